@@ -1,0 +1,203 @@
+"""The ``ds2`` command line: every step of the recipe is a re-runnable subcommand.
+
+Heavy imports happen inside the subcommands so ``ds2 --help`` is instant. Expected failures (bad
+paths, bad flags, unusable data) end with one line ``ds2 <command>: error: <reason>`` and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _range(text: str) -> tuple[float, float]:
+    lo, sep, hi = text.partition(":")
+    try:
+        return (float(lo), float(hi)) if sep else (float(lo), float(lo))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW:HIGH, got {text!r}") from None
+
+
+def cmd_prepare(args) -> int:
+    from tfrecords_tools.ingest import prepare_corpus
+
+    info = prepare_corpus(args.out, args.sources, alphabet=args.alphabet,
+                          unknown_chars=args.unknown_chars, preset_name=args.preset,
+                          min_duration_s=args.min_duration, max_duration_s=args.max_duration,
+                          workers=args.workers, overwrite=args.overwrite, compress=args.gzip)
+    usable = sum(s["num_utterances"] for s in info.get("splits", {}).values())
+    if usable == 0:
+        print(f"ds2 prepare: error: no usable utterances in {args.out}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from tfrecords_tools.synth import PRESET_HOURS, Augmentation, synth_corpus
+
+    hours = args.hours if args.hours is not None else PRESET_HOURS[args.preset]
+    augment = None
+    if args.augment:
+        augment = Augmentation(speed=args.speed, reverb_prob=args.reverb_prob,
+                               noise_prob=args.noise_prob, snr_db=args.snr)
+    info = synth_corpus(args.out, hours, language=args.language, seed=args.seed, augment=augment,
+                        workers=args.workers, overwrite=args.overwrite,
+                        engines=tuple(args.engines.split(",")) if args.engines else None)
+    return 0 if info["splits"]["train"]["num_utterances"] else 1
+
+
+def cmd_inspect(args) -> int:
+    from tfrecords_tools.inspect_shards import inspect_dataset
+
+    summary, problems = inspect_dataset(args.data)
+    print(summary)
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    print(f"{'OK' if not problems else f'{len(problems)} problem(s)'}: {args.data}",
+          file=sys.stderr)
+    return 0 if not problems else 1
+
+
+def cmd_train(args) -> int:
+    from ds2_tf.train import train
+
+    overrides = {}
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.precision:
+        overrides["precision"] = args.precision
+    if args.batch_frames:
+        overrides["batch_frames"] = args.batch_frames
+    if args.learning_rate:
+        overrides["learning_rate"] = args.learning_rate
+    if args.optimizer:
+        overrides["optimizer"] = args.optimizer
+    train(args.data, args.out, preset_name=args.preset, train_overrides=overrides,
+          strategy_name=args.strategy, max_minutes=args.max_minutes,
+          steps_per_epoch=args.steps_per_epoch, max_dev_utterances=args.max_dev)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from ds2_tf.evaluate import evaluate
+
+    result = evaluate(args.run, args.data, split=args.split, decoder=args.decoder,
+                      beam_width=args.beam_width, report=args.report, limit=args.limit)
+    print(f"{args.split}: WER {100 * result['wer']:.2f}%  CER {100 * result['cer']:.2f}%  "
+          f"({result['num_utterances']} utterances, {result['decoder']} decoding) "
+          f"report: {result['report']}")
+    return 0
+
+
+def cmd_transcribe(args) -> int:
+    from ds2_tf.transcribe import transcribe_files
+
+    failures = transcribe_files(args.run, args.files, decoder=args.decoder,
+                                beam_width=args.beam_width)
+    return 1 if failures == len(args.files) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ds2", description="Deep Speech 2 for TensorFlow")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help="corpus (LibriSpeech dir, CSV/TSV, JSONL) → TFRecords")
+    p.add_argument("sources", nargs="+", metavar="SPLIT=PATH",
+                   help="e.g. train=LibriSpeech/train-clean-100 dev=my_dev.csv (repeatable)")
+    p.add_argument("--out", required=True, help="output directory (shards + dataset.json)")
+    p.add_argument("--alphabet", default="english",
+                   help="english | auto (characters of the train transcripts, e.g. Mandarin) | "
+                        "chars:<characters> | alphabet.json")
+    p.add_argument("--unknown-chars", choices=("skip", "map"), default="skip",
+                   help="utterances with characters outside the alphabet: skip them, or map "
+                        "(strip accents, drop the rest)")
+    p.add_argument("--preset", default="small",
+                   help="model preset whose output stride decides which utterances are too "
+                        "short for their transcript")
+    p.add_argument("--min-duration", type=float, default=0.0, metavar="SECONDS")
+    p.add_argument("--max-duration", type=float, default=float("inf"), metavar="SECONDS")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--overwrite", action="store_true", help="replace splits that already exist")
+    p.add_argument("--gzip", action="store_true", help="GZIP-compress the shards")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("synth", help="synthesize a speech corpus with offline TTS → TFRecords")
+    p.add_argument("--out", required=True)
+    p.add_argument("--preset", choices=("test", "demo", "medium", "large"), default="demo",
+                   help="size: test ≈ 1 min, demo ≈ 2 h, medium ≈ 10 h, large ≈ 40 h")
+    p.add_argument("--hours", type=float, default=None, help="total hours (overrides --preset)")
+    p.add_argument("--language", choices=("en", "cmn"), default="en",
+                   help="en (English) or cmn (Mandarin, espeak-ng, character alphabet)")
+    p.add_argument("--engines", default=None, help="comma list of espeak,flite,festival")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--augment", action="store_true",
+                   help="augment the train split (speed, reverb, noise as set below)")
+    p.add_argument("--speed", type=_range, default=(0.9, 1.1), metavar="LO:HI")
+    p.add_argument("--reverb-prob", type=float, default=0.3)
+    p.add_argument("--noise-prob", type=float, default=0.3)
+    p.add_argument("--snr", type=_range, default=(10.0, 30.0), metavar="LO:HI",
+                   help="additive-noise SNR range in dB")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("inspect", help="verify every shard and summarize a prepared corpus")
+    p.add_argument("data")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("train", help="train a model with model.fit")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True, help="run directory (checkpoints, logs, config)")
+    p.add_argument("--preset", default="small", help="tiny | small | ds2 | streaming")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-frames", type=int, default=None,
+                   help="padded spectrogram frames per batch")
+    p.add_argument("--learning-rate", type=float, default=None)
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default=None)
+    p.add_argument("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"),
+                   default=None)
+    p.add_argument("--strategy", choices=("auto", "default", "mirrored", "multiworker"),
+                   default="auto")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop cleanly after this much training time")
+    p.add_argument("--steps-per-epoch", type=int, default=None)
+    p.add_argument("--max-dev", type=int, default=200,
+                   help="dev utterances decoded for WER/CER after each epoch")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="corpus-level WER/CER on a split")
+    p.add_argument("--run", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
+    p.add_argument("--beam-width", type=int, default=32)
+    p.add_argument("--report", default=None, help="per-utterance TSV (default: RUN/eval-SPLIT.tsv)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N utterances")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("transcribe", help="transcribe audio files")
+    p.add_argument("run")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
+    p.add_argument("--beam-width", type=int, default=32)
+    p.set_defaults(func=cmd_transcribe)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(f"ds2 {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError, RuntimeError,
+            PermissionError) as err:
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"ds2 {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

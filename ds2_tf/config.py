@@ -1,0 +1,209 @@
+"""Typed configs and named presets: the one source of truth for hyper-parameters.
+
+A :class:`RunConfig` (features + model + training) is written as ``config.json`` next to every
+checkpoint and export, and everything that needs a hyper-parameter reads it from there.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Log power spectrogram computed inside the graph (see :mod:`ds2_tf.features`)."""
+
+    sample_rate_hz: int = 16000
+    window_ms: float = 20.0
+    hop_ms: float = 10.0
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.sample_rate_hz * self.window_ms / 1000))
+
+    @property
+    def hop_samples(self) -> int:
+        return int(round(self.sample_rate_hz * self.hop_ms / 1000))
+
+    @property
+    def num_bins(self) -> int:
+        return self.window_samples // 2 + 1
+
+    def num_frames(self, num_samples):
+        """Spectrogram frames for ``num_samples`` (python int, numpy array or tensor)."""
+        frames = (num_samples - self.window_samples) // self.hop_samples + 1
+        return frames * (num_samples >= self.window_samples)
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """One Conv2D of the front-end; kernel and stride are (time, frequency)."""
+
+    filters: int
+    kernel: tuple[int, int]
+    strides: tuple[int, int]
+
+
+PAPER_CONV = (
+    ConvSpec(32, (11, 41), (2, 2)),
+    ConvSpec(32, (11, 21), (1, 2)),
+    ConvSpec(96, (11, 21), (1, 2)),
+)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The Deep Speech 2 network: conv front-end → BN-RNN stack → (row conv) → FC → blank-last softmax."""
+
+    conv: tuple[ConvSpec, ...] = PAPER_CONV
+    rnn_type: str = "gru"  # "gru" | "lstm"
+    rnn_layers: int = 7
+    rnn_units: int = 800
+    bidirectional: bool = True
+    row_conv_future: int = 0  # τ future frames of lookahead; 0 = no row convolution
+    fc_units: int = 0  # optional hidden FC before the output layer (0 = none)
+    relu_clip: float = 20.0
+    bn_momentum: float = 0.99
+
+    def __post_init__(self):
+        if not 1 <= len(self.conv) <= 3:
+            raise ValueError("the conv front-end has 1 to 3 layers")
+        if self.rnn_type not in ("gru", "lstm"):
+            raise ValueError("rnn_type must be 'gru' or 'lstm'")
+        if not 1 <= self.rnn_layers <= 7:
+            raise ValueError("rnn_layers must be between 1 and 7")
+
+    @property
+    def time_stride(self) -> int:
+        stride = 1
+        for spec in self.conv:
+            stride *= spec.strides[0]
+        return stride
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimization, batching and augmentation."""
+
+    optimizer: str = "adam"  # "adam" | "sgd" (Nesterov momentum, as the paper)
+    learning_rate: float = 5e-4
+    warmup_steps: int = 200
+    decay_steps: int = 20000  # cosine annealing after warm-up
+    final_lr_fraction: float = 0.05
+    momentum: float = 0.99
+    clipnorm: float = 400.0  # global-norm clipping of the summed-loss gradient
+    epochs: int = 20
+    batch_frames: int = 12000  # padded spectrogram frames per batch (batch size varies per bucket)
+    max_batch_size: int = 64
+    num_buckets: int = 8
+    sortagrad: bool = True
+    spec_augment: bool = True
+    freq_masks: int = 2
+    freq_mask_width: int = 27
+    time_masks: int = 2
+    time_mask_fraction: float = 0.05
+    noise_prob: float = 0.0  # probability of additive white noise per utterance
+    noise_snr_db: tuple[float, float] = (10.0, 30.0)
+    precision: str = "float32"  # "float32" | "mixed_bfloat16" | "mixed_float16"
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    preset: str = "small"
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    # ---- lengths: the single function every part (CTC, masks, data filter, exports) uses --------
+    def output_length(self, num_samples):
+        """Model output frames for ``num_samples`` of audio (int, numpy array or tensor)."""
+        return conv_output_length(self.features.num_frames(num_samples), self.model.conv)
+
+    # ---- (de)serialization --------------------------------------------------------------------
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "RunConfig":
+        model = dict(data.get("model", {}))
+        if "conv" in model:
+            model["conv"] = tuple(ConvSpec(c["filters"], tuple(c["kernel"]), tuple(c["strides"]))
+                                  for c in model["conv"])
+        train = dict(data.get("train", {}))
+        if "noise_snr_db" in train:
+            train["noise_snr_db"] = tuple(train["noise_snr_db"])
+        return cls(preset=data.get("preset", "custom"),
+                   features=FeatureConfig(**data.get("features", {})),
+                   model=ModelConfig(**model), train=TrainConfig(**train))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunConfig":
+        return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def replace(self, **sections) -> "RunConfig":
+        """Copy with some sections' fields changed: ``replace(train={"epochs": 3})``."""
+        updates = {}
+        for name, changes in sections.items():
+            current = getattr(self, name)
+            updates[name] = dataclasses.replace(current, **changes) if isinstance(changes, dict) \
+                else changes
+        return dataclasses.replace(self, **updates)
+
+
+def conv_output_length(frames, conv: tuple[ConvSpec, ...]):
+    """Each conv pads k//2 on both time sides and uses 'valid': out = ceil(in / stride).
+
+    Explicit symmetric padding keeps output frame i aligned to input frame i·stride whatever the
+    input length, so a padded batch and a lone utterance see the same frames.
+    """
+    for spec in conv:
+        stride = spec.strides[0]
+        frames = (frames + stride - 1) // stride
+    return frames
+
+
+def min_frames_for_label(label_ids) -> int:
+    """CTC needs one output frame per label plus one blank between each repeated pair."""
+    repeats = sum(1 for a, b in zip(label_ids, label_ids[1:]) if a == b)
+    return len(label_ids) + repeats
+
+
+PRESETS: dict[str, RunConfig] = {
+    # For unit tests: runs in seconds on 2 cores.
+    "tiny": RunConfig(
+        preset="tiny",
+        model=ModelConfig(conv=(ConvSpec(8, (5, 21), (2, 4)),), rnn_layers=1, rnn_units=32),
+        train=TrainConfig(learning_rate=3e-3, warmup_steps=10, decay_steps=1000, epochs=10,
+                          batch_frames=4000, spec_augment=False, clipnorm=50.0),
+    ),
+    # CPU demo: 2 conv (time stride 2) + 3 × BiGRU-256 ≈ 7 M parameters.
+    "small": RunConfig(
+        preset="small",
+        model=ModelConfig(conv=(ConvSpec(32, (11, 41), (2, 2)), ConvSpec(32, (11, 21), (1, 2))),
+                          rnn_layers=3, rnn_units=256),
+        train=TrainConfig(learning_rate=6e-4, epochs=30, batch_frames=16000),
+    ),
+    # The paper's configuration: 3 conv 32/32/96, 7 bidirectional GRU layers.
+    "ds2": RunConfig(preset="ds2", model=ModelConfig(),
+                     train=TrainConfig(learning_rate=3e-4, batch_frames=48000,
+                                       max_batch_size=128)),
+    # Streaming: unidirectional RNNs + a row convolution over τ future frames.
+    "streaming": RunConfig(
+        preset="streaming",
+        model=ModelConfig(conv=(ConvSpec(32, (11, 41), (2, 2)), ConvSpec(32, (11, 21), (1, 2))),
+                          rnn_layers=5, rnn_units=512, bidirectional=False, row_conv_future=10),
+    ),
+}
+
+
+def preset(name: str) -> RunConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}") from None

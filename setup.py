@@ -1,0 +1,26 @@
+"""ds2-tf: Deep Speech 2 for TensorFlow / Keras 3."""
+from setuptools import find_packages, setup
+
+setup(
+    name="ds2-tf",
+    version="0.1.0",
+    description="Deep Speech 2 speech recognition for TensorFlow and Keras 3",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["ds2_tf*", "tfrecords_tools*", "export*"]),
+    install_requires=[
+        "tensorflow==2.21.*",
+        "keras>=3.10,<4",
+        "numpy",
+        "tensorboard",
+        "soundfile>=0.12",
+        "soxr>=0.3",
+        "jiwer>=3.0",
+        "tqdm",
+    ],
+    extras_require={
+        "dev": ["pytest>=8"],
+    },
+    entry_points={"console_scripts": ["ds2=ds2_tf.cli:main"]},
+)

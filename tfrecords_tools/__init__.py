@@ -1,0 +1,1 @@
+"""Speech corpora → validated, sharded TFRecords (and a synthetic corpus to start from)."""

@@ -1,0 +1,165 @@
+"""Corpus readers: LibriSpeech trees, CSV/TSV manifests and JSONL manifests → :class:`Item` s.
+
+Readers never stop at a bad line: a line they cannot use becomes an Item with ``error`` set, so
+prepare reports it (file:line and reason) and carries on with the rest.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+PATH_COLUMNS = ("path", "wav_filename", "audio_filepath", "audio", "file", "filename")
+TEXT_COLUMNS = ("transcript", "text", "sentence", "transcription")
+SPEAKER_COLUMNS = ("speaker", "speaker_id", "client_id")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One utterance to prepare; ``where`` names it in reports (file or file:line)."""
+
+    utt_id: str
+    audio_path: str
+    transcript: str
+    speaker: str = ""
+    where: str = ""
+    error: str = ""
+
+
+def read_source(source: str | Path) -> Iterator[Item]:
+    """Dispatch on what ``source`` is: a directory (LibriSpeech), .csv/.tsv, or .jsonl/.json."""
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: not found")
+    if path.is_dir():
+        return read_librispeech(path)
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv", ".txt"):
+        return read_csv(path)
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        return read_jsonl(path)
+    raise ValueError(f"{path}: unknown manifest type {suffix!r} "
+                     "(expected a LibriSpeech directory, .csv, .tsv or .jsonl)")
+
+
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str | None, str]]:
+    """(line number, text or None, error) for each line, decoding UTF-8 line by line."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            raw = raw.rstrip(b"\r\n")
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                yield number, raw.decode("utf-8"), ""
+            except UnicodeDecodeError as err:
+                yield number, None, (f"text is not valid UTF-8 (byte 0x{raw[err.start]:02x} at "
+                                     f"column {err.start + 1})")
+
+
+def read_librispeech(root: Path) -> Iterator[Item]:
+    """``<root>/**/<speaker>/<chapter>/<speaker>-<chapter>.trans.txt`` + ``<utt>.flac``."""
+    trans_files = sorted(root.rglob("*.trans.txt"))
+    if not trans_files:
+        raise ValueError(f"{root}: no *.trans.txt files (not a LibriSpeech-style tree)")
+    for trans in trans_files:
+        for number, line, error in _decoded_lines(trans):
+            where = f"{trans}:{number}"
+            if error:
+                yield Item(f"{trans.stem}:{number}", "", "", where=where, error=error)
+                continue
+            if not line.strip():
+                continue
+            utt_id, _, text = line.strip().partition(" ")
+            speaker = utt_id.split("-")[0]
+            audio = next((trans.parent / f"{utt_id}{ext}" for ext in (".flac", ".wav", ".ogg")
+                          if (trans.parent / f"{utt_id}{ext}").exists()),
+                         trans.parent / f"{utt_id}.flac")
+            yield Item(utt_id, str(audio), text, speaker, where=f"{audio} ({where})")
+
+
+def _resolve(manifest: Path, value: str) -> Path:
+    """Paths are relative to the manifest; Common Voice keeps clips in ``clips/``."""
+    candidate = Path(value)
+    if candidate.is_absolute():
+        return candidate
+    for base in (manifest.parent, manifest.parent / "clips"):
+        if (base / candidate).exists():
+            return base / candidate
+    return manifest.parent / candidate
+
+
+def _pick(row: dict, names: tuple[str, ...]) -> str | None:
+    for name in names:
+        if name in row and row[name] is not None:
+            return row[name]
+    return None
+
+
+def read_csv(path: Path) -> Iterator[Item]:
+    """``path,transcript[,speaker]`` (TSV for .tsv); an optional header may name the columns."""
+    delimiter = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
+    header: list[str] | None = None
+    seen_ids: dict[str, int] = {}
+    for number, line, error in _decoded_lines(path):
+        where = f"{path}:{number}"
+        if error:
+            yield Item(f"{path.stem}:{number}", "", "", where=where, error=error)
+            continue
+        if not line.strip():
+            continue
+        fields = next(csv.reader([line], delimiter=delimiter))
+        if header is None and number == 1 and fields and fields[0].strip().lower() in PATH_COLUMNS:
+            header = [f.strip().lower() for f in fields]
+            continue
+        if header is not None:
+            row = dict(zip(header, fields))
+            audio, text, speaker = (_pick(row, PATH_COLUMNS), _pick(row, TEXT_COLUMNS),
+                                    _pick(row, SPEAKER_COLUMNS) or "")
+        else:
+            audio = fields[0] if fields else None
+            text = fields[1] if len(fields) > 1 else None
+            speaker = fields[2] if len(fields) > 2 else ""
+        if not audio or text is None:
+            yield Item(f"{path.stem}:{number}", "", "", where=where,
+                       error="expected `path<sep>transcript[<sep>speaker]`")
+            continue
+        audio_path = _resolve(path, audio.strip())
+        yield Item(_unique_id(audio_path.stem, seen_ids), str(audio_path), text,
+                   speaker.strip(), where=f"{audio_path} ({where})")
+
+
+def read_jsonl(path: Path) -> Iterator[Item]:
+    """One JSON object per line with a path field (audio_filepath/path/…) and a text field."""
+    seen_ids: dict[str, int] = {}
+    for number, line, error in _decoded_lines(path):
+        where = f"{path}:{number}"
+        if error:
+            yield Item(f"{path.stem}:{number}", "", "", where=where, error=error)
+            continue
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError("not an object")
+        except ValueError as err:
+            yield Item(f"{path.stem}:{number}", "", "", where=where,
+                       error=f"not a JSON object ({err})")
+            continue
+        audio, text = _pick(row, PATH_COLUMNS), _pick(row, TEXT_COLUMNS)
+        if not audio or text is None:
+            yield Item(f"{path.stem}:{number}", "", "", where=where,
+                       error=f"needs one of {PATH_COLUMNS} and one of {TEXT_COLUMNS}")
+            continue
+        audio_path = _resolve(path, str(audio))
+        yield Item(str(row.get("utt_id") or _unique_id(audio_path.stem, seen_ids)),
+                   str(audio_path), str(text), str(_pick(row, SPEAKER_COLUMNS) or ""),
+                   where=f"{audio_path} ({where})")
+
+
+def _unique_id(stem: str, seen: dict[str, int]) -> str:
+    count = seen.get(stem, 0)
+    seen[stem] = count + 1
+    return stem if count == 0 else f"{stem}_{count}"

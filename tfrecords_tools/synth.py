@@ -1,0 +1,416 @@
+"""``ds2 synth``: a synthetic speech corpus from the offline TTS engines that are installed.
+
+Split by voice (test voices are never heard in training) and by sentence (test sentences never
+appear in training text). Every utterance is a *recipe* (engine, voice, text, augmentation, seed)
+derived from the corpus seed and its index, so the same seed gives the same corpus; workers render
+recipes and the shared writer (:mod:`tfrecords_tools.prepare`) stores them.
+"""
+from __future__ import annotations
+
+import io
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from itertools import count
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import soxr
+
+from tfrecords_tools.audio import (SAMPLE_RATE_HZ, AudioError, check_signal, float_to_pcm16,
+                                   read_audio, to_mono_16k)
+
+PRESET_HOURS = {"test": 0.02, "demo": 2.0, "medium": 10.0, "large": 40.0}
+FORTUNES_DIR = Path("/usr/share/games/fortunes")
+ENGLISH_FORTUNES = ("fortunes", "literature", "wisdom", "science", "people", "platitudes",
+                    "computers", "education", "food", "humorists", "kids", "law", "love",
+                    "magic", "medicine", "miscellaneous", "news", "pets", "politics", "sports",
+                    "work", "men-women", "goedel", "songs-poems", "definitions", "riddles")
+MANDARIN_FORTUNES = ("tang300", "song100")
+
+# Written for this project (public domain); used when Debian's fortunes are not installed.
+FALLBACK_ENGLISH = """the birch canoe slid on the smooth planks
+glue the sheet to the dark blue background
+it is easy to tell the depth of a well
+these days a chicken leg is a rare dish
+rice is often served in round bowls
+the juice of lemons makes fine punch
+the box was thrown beside the parked truck
+the hogs were fed chopped corn and garbage
+four hours of steady work faced us
+a large size in stockings is hard to sell
+the boy was there when the sun rose
+a rod is used to catch pink salmon
+the source of the huge river is the clear spring
+kick the ball straight and follow through
+help the woman get back to her feet
+a pot of tea helps to pass the evening
+smoky fires lack flame and heat
+the soft cushion broke the man's fall
+the salt breeze came across from the sea
+the girl at the booth sold fifty bonds
+the small pup gnawed a hole in the sock
+the fish twisted and turned on the bent hook
+press the pants and sew a button on the vest
+the swan dive was far short of perfect
+the beauty of the view stunned the young boy
+two blue fish swam in the tank
+her purse was full of useless trash
+the colt reared and threw the tall rider
+it snowed rained and hailed the same morning
+read verse out loud for pleasure
+hoist the load to your left shoulder
+take the winding path to reach the lake
+note closely the size of the gas tank
+wipe the grease off his dirty face
+mend the coat before you go out
+the wrist was badly strained and hung limp
+the stray cat gave birth to kittens
+the young girl gave no clear response
+the meal was cooked before the bell rang
+what joy there is in living""".splitlines()
+
+FLITE_VOICES = {"kal": "m", "kal16": "m", "awb": "m", "rms": "m", "slt": "f"}
+FESTIVAL_VOICES = {"kal_diphone": "m", "ked_diphone": "m", "cmu_us_slt_arctic_hts": "f"}
+ESPEAK_ENGLISH = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan")
+HELD_OUT = {"test": ("flite:slt", "festival:cmu_us_slt_arctic_hts")}
+
+
+class SynthError(RuntimeError):
+    """No engine or no text to synthesize with (the message says how to install it)."""
+
+
+@dataclass(frozen=True)
+class Voice:
+    engine: str  # "espeak" | "flite" | "festival"
+    name: str  # espeak: "<language>+<variant>"
+    gender: str  # "m" | "f" | "?"
+
+    @property
+    def speaker(self) -> str:
+        return f"{self.engine}:{self.name}"
+
+
+# ---- what is installed ---------------------------------------------------------------------------
+def espeak_variants() -> dict[str, str]:
+    """espeak-ng voice variants (the files in ``voices/!v``) → gender."""
+    for base in ("/usr/lib/x86_64-linux-gnu/espeak-ng-data", "/usr/lib/aarch64-linux-gnu/espeak-ng-data",
+                 "/usr/share/espeak-ng-data", "/usr/local/share/espeak-ng-data"):
+        folder = Path(base) / "voices" / "!v"
+        if folder.is_dir():
+            out = {}
+            for path in sorted(folder.iterdir()):
+                text = path.read_text(errors="replace")
+                gender = "f" if re.search(r"^gender\s+female", text, re.M) else "m"
+                out[path.name] = gender
+            return out
+    return {}
+
+
+def festival_voices() -> list[str]:
+    if not shutil.which("text2wave"):
+        return []
+    found = []
+    for root in (Path("/usr/share/festival/voices"), Path("/usr/lib/festival/voices")):
+        if root.is_dir():
+            found += [p.name for p in root.glob("*/*") if p.is_dir()]
+    return [v for v in FESTIVAL_VOICES if v in found]
+
+
+def available_voices(language: str = "en") -> tuple[list[Voice], list[str]]:
+    """All installed voices for ``language`` and notes on what is missing (with install hints)."""
+    voices: list[Voice] = []
+    missing: list[str] = []
+    if shutil.which("espeak-ng"):
+        variants = espeak_variants()
+        languages = ESPEAK_ENGLISH if language == "en" else (language,)
+        for lang in languages:
+            voices.append(Voice("espeak", lang, "m"))
+            voices += [Voice("espeak", f"{lang}+{v}", g) for v, g in variants.items()]
+    else:
+        missing.append("espeak-ng (apt-get install espeak-ng)")
+    if language == "en":
+        if shutil.which("flite"):
+            voices += [Voice("flite", v, g) for v, g in FLITE_VOICES.items()]
+        else:
+            missing.append("flite (apt-get install flite)")
+        fest = festival_voices()
+        voices += [Voice("festival", v, FESTIVAL_VOICES[v]) for v in fest]
+        if len(fest) < len(FESTIVAL_VOICES):
+            missing.append("festival voices (apt-get install festival festlex-cmu "
+                           "festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)")
+    return voices, missing
+
+
+# ---- text ----------------------------------------------------------------------------------------
+def english_sentences(limit_words: tuple[int, int] = (4, 16)) -> list[str]:
+    texts = [FORTUNES_DIR / name for name in ENGLISH_FORTUNES if (FORTUNES_DIR / name).exists()]
+    sentences: set[str] = set()
+    for path in texts:
+        for fortune in path.read_text(encoding="utf-8", errors="replace").split("\n%\n"):
+            body = " ".join(l for l in fortune.splitlines() if not l.strip().startswith("--"))
+            for sentence in re.split(r"(?<=[.!?])\s+", body):
+                sentence = sentence.strip()
+                if not re.fullmatch(r"[A-Za-z][A-Za-z ,;:'\-]*[.!?]?", sentence):
+                    continue
+                words = re.sub(r"[^a-z' ]", " ", sentence.lower()).split()
+                if limit_words[0] <= len(words) <= limit_words[1]:
+                    sentences.add(" ".join(w.strip("'") for w in words if w.strip("'")))
+    if len(sentences) < 200:
+        sentences.update(FALLBACK_ENGLISH)
+    return sorted(sentences)
+
+
+def mandarin_sentences() -> list[str]:
+    """Clauses of Tang and Song poems (Debian fortunes-zh), split at Chinese punctuation."""
+    sentences: set[str] = set()
+    for name in MANDARIN_FORTUNES:
+        path = FORTUNES_DIR / name
+        if not path.exists():
+            continue
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            line = re.sub(r"\x1b\[[0-9;]*m", "", line)
+            if line.startswith("作者") or line.startswith("《") or "%" in line:
+                continue
+            for clause in re.split(r"[，。？！；、：,.?!;]", line):
+                clause = clause.strip()
+                if 4 <= len(clause) <= 12 and all("\u4e00" <= c <= "\u9fff" for c in clause):
+                    sentences.add(clause)
+    if not sentences:
+        raise SynthError("no Mandarin text: apt-get install fortunes-zh")
+    return sorted(sentences)
+
+
+# ---- rendering (runs in worker processes) --------------------------------------------------------
+def _run(cmd: list[str], stdin: bytes | None = None, timeout: float = 60) -> bytes:
+    try:
+        result = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise AudioError(f"{cmd[0]} failed ({err})") from None
+    if result.returncode != 0:
+        raise AudioError(f"{cmd[0]} exited {result.returncode}: "
+                         f"{result.stderr.decode(errors='replace').strip()[:120]}")
+    return result.stdout
+
+
+def synthesize(voice: Voice, text: str, rate_wpm: int = 160, pitch: int = 50) -> np.ndarray:
+    """Text → float32 audio at 16 kHz with one engine voice."""
+    if voice.engine == "espeak":
+        wav = _run(["espeak-ng", "-v", voice.name, "-s", str(rate_wpm), "-p", str(pitch),
+                    "--stdout", "-b", "1", text])
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "out.wav")
+            if voice.engine == "flite":
+                _run(["flite", "-voice", voice.name, "-t", text, "-o", out])
+            elif voice.engine == "festival":
+                _run(["text2wave", "-eval", f"(voice_{voice.name})", "-o", out],
+                     stdin=text.encode("utf-8"))
+            else:
+                raise AudioError(f"unknown engine {voice.engine!r}")
+            wav = Path(out).read_bytes()
+    data, rate = read_audio(wav)
+    return to_mono_16k(data, rate)
+
+
+def trim_silence(audio: np.ndarray, keep_s: float = 0.15, threshold: float = 1e-3) -> np.ndarray:
+    loud = np.flatnonzero(np.abs(audio) > threshold)
+    if loud.size == 0:
+        return audio
+    pad = int(keep_s * SAMPLE_RATE_HZ)
+    return audio[max(0, loud[0] - pad): loud[-1] + pad]
+
+
+def speed_perturb(audio: np.ndarray, factor: float) -> np.ndarray:
+    """Play ``factor``× faster (tempo and pitch together, as Kaldi's speed perturbation)."""
+    if abs(factor - 1.0) < 1e-3:
+        return audio
+    return soxr.resample(audio, SAMPLE_RATE_HZ * factor, SAMPLE_RATE_HZ).astype(np.float32)
+
+
+def room_impulse_response(rng: np.random.Generator, rt60_s: float) -> np.ndarray:
+    """A simulated room: direct path + exponentially decaying diffuse tail (-60 dB at rt60)."""
+    length = int(rt60_s * SAMPLE_RATE_HZ)
+    t = np.arange(length) / SAMPLE_RATE_HZ
+    tail = rng.standard_normal(length) * np.exp(-6.9 * t / rt60_s)
+    delay = int(0.003 * SAMPLE_RATE_HZ)
+    tail[:delay] = 0
+    ir = 0.3 * tail / (np.sqrt(np.sum(tail ** 2)) + 1e-9)
+    ir[0] = 1.0
+    return ir.astype(np.float32)
+
+
+def reverberate(audio: np.ndarray, ir: np.ndarray) -> np.ndarray:
+    n = len(audio) + len(ir) - 1
+    size = 1 << (n - 1).bit_length()
+    wet = np.fft.irfft(np.fft.rfft(audio, size) * np.fft.rfft(ir, size), size)[: len(audio)]
+    return (wet * (np.max(np.abs(audio)) / (np.max(np.abs(wet)) + 1e-9))).astype(np.float32)
+
+
+def add_noise(audio: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """Additive noise (white or pink, at random) at ``snr_db`` relative to the speech power."""
+    noise = rng.standard_normal(len(audio))
+    if rng.random() < 0.5:  # pink: 1/f power
+        spectrum = np.fft.rfft(noise)
+        spectrum /= np.sqrt(np.maximum(np.arange(len(spectrum)), 1))
+        noise = np.fft.irfft(spectrum, len(audio))
+    speech_power = np.mean(audio ** 2) + 1e-12
+    noise *= np.sqrt(speech_power / (10 ** (snr_db / 10)) / (np.mean(noise ** 2) + 1e-12))
+    return (audio + noise).astype(np.float32)
+
+
+def render(recipe: dict) -> tuple[np.ndarray, dict]:
+    """Worker entry point: recipe → int16 PCM at 16 kHz (and the recipe, for the record)."""
+    voice = Voice(recipe["engine"], recipe["voice"], recipe.get("gender", "?"))
+    audio = synthesize(voice, recipe["text"], recipe.get("rate_wpm", 160), recipe.get("pitch", 50))
+    audio = trim_silence(audio)
+    rng = np.random.default_rng(recipe["seed"])
+    audio = speed_perturb(audio, recipe.get("speed", 1.0))
+    if recipe.get("rt60_s"):
+        audio = reverberate(audio, room_impulse_response(rng, recipe["rt60_s"]))
+    if recipe.get("snr_db") is not None:
+        audio = add_noise(audio, recipe["snr_db"], rng)
+    peak = np.max(np.abs(audio)) if audio.size else 0.0
+    if peak > 0:
+        audio = audio * (recipe.get("gain", 0.5) / peak)
+    check_signal(audio)
+    return float_to_pcm16(audio), recipe
+
+
+# ---- the corpus plan -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Augmentation:
+    speed: tuple[float, float] = (1.0, 1.0)
+    pitch: tuple[int, int] = (40, 60)  # espeak-ng pitch (0-99)
+    rate_wpm: tuple[int, int] = (140, 190)  # espeak-ng speaking rate
+    reverb_prob: float = 0.0
+    rt60_s: tuple[float, float] = (0.2, 0.7)
+    noise_prob: float = 0.0
+    snr_db: tuple[float, float] = (10.0, 30.0)
+
+
+def split_voices(voices: list[Voice], seed: int, eval_fraction: float = 0.12) -> dict[str, list[Voice]]:
+    """Disjoint voice pools: named held-out voices and a seeded share of espeak variants go to
+    dev/test; everything else trains."""
+    rng = random.Random(seed)
+    variants = sorted({v.name.split("+", 1)[1] for v in voices if "+" in v.name})
+    rng.shuffle(variants)
+    k = max(1, int(len(variants) * eval_fraction)) if len(variants) >= 3 else 0
+    dev_variants, test_variants = set(variants[:k]), set(variants[k: 2 * k])
+    pools: dict[str, list[Voice]] = {"train": [], "dev": [], "test": []}
+    for voice in voices:
+        variant = voice.name.split("+", 1)[1] if "+" in voice.name else None
+        if voice.speaker in HELD_OUT["test"] or variant in test_variants:
+            pools["test"].append(voice)
+        elif variant in dev_variants:
+            pools["dev"].append(voice)
+        else:
+            pools["train"].append(voice)
+    for split in ("dev", "test"):
+        if not pools[split] and len(pools["train"]) > 2:  # too few voices: hold one out anyway
+            pools[split].append(pools["train"].pop(rng.randrange(len(pools["train"]))))
+    return pools
+
+
+def split_sentences(sentences: list[str], seed: int, eval_fraction: float = 0.1) -> dict[str, list[str]]:
+    order = list(sentences)
+    random.Random(seed + 1).shuffle(order)
+    k = max(1, int(len(order) * eval_fraction))
+    return {"dev": order[:k], "test": order[k: 2 * k], "train": order[2 * k:]}
+
+
+def recipes(split: str, voices: list[Voice], sentences: list[str], seed: int,
+            augment: Augmentation | None) -> Iterator[dict]:
+    """An endless, seeded stream of recipes for one split (the caller stops at the hours wanted)."""
+    base = {"train": 0, "dev": 1, "test": 2}.get(split, 3)
+    rng = random.Random(seed * 1000 + base)
+    order: list[str] = []
+    for index in count():
+        if not order:
+            order = list(sentences)
+            rng.shuffle(order)
+        voice = voices[rng.randrange(len(voices))]
+        aug = augment or Augmentation()
+        recipe = {"engine": voice.engine, "voice": voice.name, "gender": voice.gender,
+                  "text": order.pop(), "seed": rng.randrange(2 ** 31),
+                  "speed": round(rng.uniform(*aug.speed), 3),
+                  "pitch": rng.randint(*aug.pitch), "rate_wpm": rng.randint(*aug.rate_wpm),
+                  "gain": round(rng.uniform(0.3, 0.9), 3), "index": index}
+        if augment and rng.random() < aug.reverb_prob:
+            recipe["rt60_s"] = round(rng.uniform(*aug.rt60_s), 3)
+        if augment and rng.random() < aug.noise_prob:
+            recipe["snr_db"] = round(rng.uniform(*aug.snr_db), 1)
+        yield recipe
+
+
+def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: int = 0,
+                 augment: Augmentation | None = None, eval_fraction: float = 0.05,
+                 workers: int | None = None, overwrite: bool = False, preset_name: str = "small",
+                 engines: tuple[str, ...] | None = None) -> dict:
+    """Write train/dev/test splits totalling about ``hours`` of synthetic speech."""
+    from ds2_tf.alphabet import Alphabet
+    from ds2_tf.config import preset
+    from tfrecords_tools.prepare import (Job, PrepareOptions, output_dir_ready, print_skips,
+                                         record_split, write_split)
+    from tfrecords_tools.writer import DATASET_JSON, read_dataset_json, write_dataset_json
+
+    out_dir = Path(out_dir)
+    voices, missing = available_voices(language)
+    if engines:
+        voices = [v for v in voices if v.engine in engines]
+    for note in missing:
+        print(f"synth: not installed, skipped: {note}", file=sys.stderr)
+    if not voices:
+        raise SynthError("no TTS engine is installed: apt-get install espeak-ng "
+                         "(and optionally flite, festival) and re-run")
+    sentences = english_sentences() if language == "en" else mandarin_sentences()
+    alphabet = Alphabet.english() if language == "en" else Alphabet.from_transcripts(sentences)
+    pools = split_voices(voices, seed)
+    texts = split_sentences(sentences, seed)
+    info = {} if overwrite or not (out_dir / DATASET_JSON).exists() else read_dataset_json(out_dir)
+    for split in pools:
+        output_dir_ready(out_dir, split, overwrite, info)
+    options = PrepareOptions(alphabet, preset(preset_name))
+    eval_hours = max(hours * eval_fraction, min(hours / 3, 2 / 60))
+    targets = {"train": max(hours - 2 * eval_hours, hours / 3), "dev": eval_hours,
+               "test": eval_hours}
+    workers = workers or os.cpu_count() or 1
+    for split in ("train", "dev", "test"):
+        stream = recipes(split, pools[split], texts[split], seed,
+                         augment if split == "train" else None)
+        jobs = (Job(f"{split}-{r['index']:07d}", f"synth {split} #{r['index']} ({r['engine']}:"
+                    f"{r['voice']})", r["text"], f"{r['engine']}:{r['voice']}", recipe=r)
+                for r in stream)
+        stats = write_split(out_dir, split, _bounded(jobs, targets[split]), options, workers,
+                            target_hours=targets[split])
+        genders = {"f": 0, "m": 0}
+        for voice in {v for v in pools[split] if v.speaker in stats.speakers}:
+            genders[voice.gender] = genders.get(voice.gender, 0) + 1
+        extra = {"voices": sorted(v.speaker for v in pools[split]),
+                 "speakers_by_gender": genders, "sentences_available": len(texts[split]),
+                 "synth": {"language": language, "seed": seed, "hours_target": targets[split],
+                           "augmentation": augment.__dict__ if (augment and split == "train")
+                           else None}}
+        info = record_split(info, split, stats, options, extra)
+        write_dataset_json(out_dir, info)
+        print(f"[{split}] {len(stats.durations)} utterances, {stats.hours:.3f} h, "
+              f"{len(stats.speakers)} speakers used of {len(pools[split])} voices "
+              f"({genders.get('f', 0)} female, {genders.get('m', 0)} male)", file=sys.stderr)
+        print_skips(split, stats.skipped)
+    alphabet.save(out_dir / "alphabet.json")
+    return info
+
+
+def _bounded(jobs: Iterator, hours: float, max_factor: int = 20) -> Iterator:
+    """Guard against an endless stream if every job is skipped: at most ~20× the expected count."""
+    limit = max(50, int(hours * 3600 / 2.0) * max_factor)
+    for index, job in enumerate(jobs):
+        if index >= limit:
+            return
+        yield job
