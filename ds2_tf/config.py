@@ -34,7 +34,7 @@ class FeatureConfig:
     def num_frames(self, num_samples):
         """Spectrogram frames for ``num_samples`` (python int, numpy array or tensor)."""
         frames = (num_samples - self.window_samples) // self.hop_samples + 1
-        return frames * (num_samples >= self.window_samples)
+        return (frames + abs(frames)) // 2  # max(frames, 0) for ints, arrays and tensors alike
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,8 @@ class ModelConfig:
             raise ValueError("rnn_type must be 'gru' or 'lstm'")
         if not 1 <= self.rnn_layers <= 7:
             raise ValueError("rnn_layers must be between 1 and 7")
+        if any(spec.kernel[0] % 2 == 0 for spec in self.conv):
+            raise ValueError("conv time kernels must be odd (symmetric padding keeps frames aligned)")
 
     @property
     def time_stride(self) -> int:

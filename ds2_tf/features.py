@@ -1,0 +1,124 @@
+"""In-graph features: raw waveform → normalized log power spectrogram (+ SpecAugment).
+
+Computing features inside the model is what lets SavedModel and TFLite exports accept raw audio
+and guarantees training and serving use the same front-end.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from ds2_tf.spectrogram import LOG_FLOOR, dft_matrices
+
+
+@keras.saving.register_keras_serializable(package="ds2_tf")
+class Spectrogram(keras.layers.Layer):
+    """waveform [B, N] float32 in [-1, 1] + num_samples [B] → (features [B, T, bins], frames [B]).
+
+    Global per-bin mean/std are non-trainable weights, set from the training split's statistics
+    (per-utterance normalization would need the whole utterance, which streaming cannot have).
+    Frames beyond each utterance's length are zeroed, matching the conv front-end's zero padding.
+    """
+
+    def __init__(self, window_samples: int = 320, hop_samples: int = 160, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.window_samples = window_samples
+        self.hop_samples = hop_samples
+        self.num_bins = window_samples // 2 + 1
+        real, imag = dft_matrices(window_samples)
+        self._dft = np.concatenate([real, imag], axis=1)  # one matmul: [window, 2·bins]
+
+    def build(self, input_shape=None):
+        self.mean = self.add_weight(name="mean", shape=(self.num_bins,), initializer="zeros",
+                                    trainable=False)
+        self.std = self.add_weight(name="std", shape=(self.num_bins,), initializer="ones",
+                                   trainable=False)
+
+    def set_statistics(self, mean, std) -> None:
+        if not self.built:
+            self.build()
+        mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+        if mean.shape != (self.num_bins,) or std.shape != (self.num_bins,):
+            raise ValueError(f"feature statistics need {self.num_bins} bins, got {mean.shape}")
+        self.mean.assign(mean)
+        self.std.assign(np.maximum(std, 1e-3))
+
+    def num_frames(self, num_samples):
+        frames = (num_samples - self.window_samples) // self.hop_samples + 1
+        return ops.maximum(frames, 0)
+
+    def frame(self, waveform):
+        """[B, N] → [B, T, window]; reshape/concat when window = 2·hop (TFLite builtin ops)."""
+        if self.window_samples == 2 * self.hop_samples:
+            hop = self.hop_samples
+            chunks_count = tf.shape(waveform)[1] // hop
+            chunks = tf.reshape(waveform[:, : chunks_count * hop], [tf.shape(waveform)[0], -1, hop])
+            return tf.concat([chunks[:, :-1], chunks[:, 1:]], axis=-1)
+        return tf.signal.frame(waveform, self.window_samples, self.hop_samples, axis=-1)
+
+    def call(self, waveform, num_samples):
+        waveform = tf.cast(waveform, tf.float32)
+        frames = self.frame(waveform)
+        spectrum = tf.matmul(frames, tf.constant(self._dft))
+        real, imag = tf.split(spectrum, 2, axis=-1)
+        log_power = tf.math.log(real * real + imag * imag + LOG_FLOOR)
+        features = (log_power - self.mean) / self.std
+        lengths = tf.cast(self.num_frames(tf.cast(num_samples, tf.int32)), tf.int32)
+        mask = tf.sequence_mask(lengths, tf.shape(features)[1], dtype=features.dtype)
+        return features * mask[:, :, None], lengths
+
+    def get_config(self):
+        return {**super().get_config(), "window_samples": self.window_samples,
+                "hop_samples": self.hop_samples}
+
+
+@keras.saving.register_keras_serializable(package="ds2_tf")
+class SpecAugment(keras.layers.Layer):
+    """Training-only frequency and time masks (Park et al., 2019) on [B, T, bins] features.
+
+    Time-mask widths scale with each utterance's own length, so padding never absorbs masks.
+    """
+
+    def __init__(self, freq_masks=2, freq_mask_width=27, time_masks=2, time_mask_fraction=0.05,
+                 seed=None, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.freq_masks = freq_masks
+        self.freq_mask_width = freq_mask_width
+        self.time_masks = time_masks
+        self.time_mask_fraction = time_mask_fraction
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _masks(self, batch, size, max_width, count, limit):
+        """[B, size] float keep-mask with ``count`` random spans of width < max_width per row."""
+        positions = tf.range(size)[None, :]
+        keep = tf.ones([batch, size], tf.float32)
+        for _ in range(count):
+            width = tf.cast(keras.random.uniform([batch, 1], 0, 1, seed=self.seed_generator)
+                            * tf.cast(max_width, tf.float32), tf.int32)
+            start = tf.cast(keras.random.uniform([batch, 1], 0, 1, seed=self.seed_generator)
+                            * tf.cast(tf.maximum(limit - width, 1), tf.float32), tf.int32)
+            inside = (positions >= start) & (positions < start + width)
+            keep *= 1.0 - tf.cast(inside, tf.float32)
+        return keep
+
+    def call(self, features, lengths, training=False):
+        if not training:
+            return features
+        batch, time, bins = tf.shape(features)[0], tf.shape(features)[1], tf.shape(features)[2]
+        freq_keep = self._masks(batch, bins, tf.fill([batch, 1], self.freq_mask_width),
+                                self.freq_masks, tf.fill([batch, 1], bins))
+        lengths = tf.cast(lengths, tf.int32)[:, None]
+        max_width = tf.maximum(tf.cast(tf.cast(lengths, tf.float32) * self.time_mask_fraction,
+                                       tf.int32), 1)
+        time_keep = self._masks(batch, time, max_width, self.time_masks, lengths)
+        return features * freq_keep[:, None, :] * time_keep[:, :, None]
+
+    def get_config(self):
+        return {**super().get_config(), "freq_masks": self.freq_masks,
+                "freq_mask_width": self.freq_mask_width, "time_masks": self.time_masks,
+                "time_mask_fraction": self.time_mask_fraction, "seed": self.seed}

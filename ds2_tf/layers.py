@@ -1,0 +1,310 @@
+"""Deep Speech 2 building blocks as serializable Keras layers.
+
+Masks are passed explicitly as ``mask`` [B, T]: every layer zeroes padded frames on its output, so
+a padded batch computes exactly what each utterance computes alone, and padding never enters
+batch-norm statistics.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+
+def time_mask(lengths, max_time, dtype=tf.float32):
+    return tf.sequence_mask(lengths, max_time, dtype=dtype)
+
+
+def clipped_relu(x, clip: float):
+    return ops.minimum(ops.relu(x), ops.cast(clip, x.dtype))
+
+
+@keras.saving.register_keras_serializable(package="ds2_tf")
+class MaskedBatchNorm(keras.layers.Layer):
+    """Sequence-wise batch norm: statistics over batch × *valid* time (× other axes), per channel.
+
+    With several replicas the sums are all-reduced, so statistics are those of the global batch.
+    Statistics are computed in float32 even under mixed precision.
+    """
+
+    def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        channels = int(input_shape[-1])
+        self.gamma = self.add_weight(name="gamma", shape=(channels,), initializer="ones",
+                                     autocast=False)
+        self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros",
+                                    autocast=False)
+        self.moving_mean = self.add_weight(name="moving_mean", shape=(channels,),
+                                           initializer="zeros", trainable=False,
+                                           autocast=False, aggregation="mean")
+        self.moving_variance = self.add_weight(name="moving_variance", shape=(channels,),
+                                               initializer="ones", trainable=False,
+                                               autocast=False, aggregation="mean")
+
+    def call(self, inputs, mask=None, training=False):
+        x = tf.cast(inputs, tf.float32)
+        if training:
+            axes = list(range(len(x.shape) - 1))
+            if mask is None:
+                weights = tf.ones_like(x[..., :1])
+            else:
+                weights = tf.cast(mask, tf.float32)
+                weights = tf.reshape(weights, tf.concat([tf.shape(weights),
+                                                         tf.ones([len(x.shape) - 2], tf.int32)], 0))
+                weights = tf.broadcast_to(weights, tf.concat([tf.shape(x)[:-1], [1]], 0))
+            total = tf.reduce_sum(weights * x, axes)
+            total_sq = tf.reduce_sum(weights * x * x, axes)
+            count = tf.reduce_sum(weights)
+            ctx = tf.distribute.get_replica_context()
+            if ctx is not None and ctx.num_replicas_in_sync > 1:
+                total, total_sq, count = ctx.all_reduce("sum", [total, total_sq, count])
+            count = tf.maximum(count, 1.0)
+            mean = total / count
+            variance = tf.maximum(total_sq / count - mean * mean, 0.0)
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1 - self.momentum))
+            self.moving_variance.assign(self.moving_variance * self.momentum
+                                        + variance * (1 - self.momentum))
+        else:
+            mean, variance = self.moving_mean, self.moving_variance
+        scale = self.gamma * tf.math.rsqrt(variance + self.epsilon)
+        out = x * scale + (self.beta - mean * scale)
+        return tf.cast(out, self.compute_dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="ds2_tf")
+class ConvFrontEnd(keras.layers.Layer):
+    """1–3 × [ZeroPadding2D(k//2) → Conv2D('valid') → masked BN → clipped ReLU] over (time, freq).
+
+    Explicit symmetric padding + 'valid' keeps output frame i centred on input frame i·stride for
+    every input length ('same' shifts with the parity of the length under stride 2).
+    """
+
+    def __init__(self, conv_specs, relu_clip: float = 20.0, momentum: float = 0.99, **kwargs):
+        super().__init__(**kwargs)
+        self.conv_specs = [dict(filters=int(s["filters"]), kernel=tuple(s["kernel"]),
+                                strides=tuple(s["strides"])) for s in conv_specs]
+        self.relu_clip = relu_clip
+        self.momentum = momentum
+        self.pads, self.convs, self.norms = [], [], []
+        for i, spec in enumerate(self.conv_specs):
+            (kt, kf), (st, sf) = spec["kernel"], spec["strides"]
+            self.pads.append(keras.layers.ZeroPadding2D(((kt // 2, kt // 2), (kf // 2, kf // 2)),
+                                                        name=f"pad{i}"))
+            self.convs.append(keras.layers.Conv2D(spec["filters"], (kt, kf), strides=(st, sf),
+                                                  padding="valid", use_bias=False,
+                                                  name=f"conv{i}"))
+            self.norms.append(MaskedBatchNorm(momentum, name=f"conv_bn{i}"))
+
+    def output_bins(self, bins: int) -> int:
+        for spec in self.conv_specs:
+            kf, sf = spec["kernel"][1], spec["strides"][1]
+            bins = (bins + 2 * (kf // 2) - kf) // sf + 1
+        return bins
+
+    def build(self, input_shape):
+        bins = int(input_shape[-1])
+        shape = (None, None, bins, 1)
+        for pad, conv, norm in zip(self.pads, self.convs, self.norms):
+            pad.build(shape)
+            shape = pad.compute_output_shape(shape)
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+            norm.build(shape)
+        self.output_dim = self.output_bins(bins) * self.conv_specs[-1]["filters"]
+
+    def call(self, features, lengths, training=False):
+        x = features[..., None]
+        for spec, pad, conv, norm in zip(self.conv_specs, self.pads, self.convs, self.norms):
+            stride = spec["strides"][0]
+            x = conv(pad(x))
+            lengths = (lengths + stride - 1) // stride
+            mask = time_mask(lengths, tf.shape(x)[1], x.dtype)
+            x = clipped_relu(norm(x, mask, training=training), self.relu_clip)
+            x = x * mask[:, :, None, None]
+        x = tf.reshape(x, [tf.shape(x)[0], tf.shape(x)[1], self.output_dim])
+        return x, lengths
+
+    def get_config(self):
+        return {**super().get_config(), "conv_specs": self.conv_specs,
+                "relu_clip": self.relu_clip, "momentum": self.momentum}
+
+
+@keras.saving.register_keras_serializable(package="ds2_tf")
+class ProjectedGRUCell(keras.layers.Layer):
+    """GRU recurrence whose input projection W·x_t (gates z, r, h) was computed outside.
+
+    h_t = z ⊙ h_{t-1} + (1 − z) ⊙ tanh(x_h + r ⊙ (U_h h_{t-1} + b_h)) — Keras's ``reset_after``
+    GRU, so weights copy over from ``keras.layers.GRU`` one to one.
+    """
+
+    gates = 3
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.state_size = units
+        self.output_size = units
+
+    def build(self, input_shape):
+        self.recurrent_kernel = self.add_weight(name="recurrent_kernel",
+                                                shape=(self.units, self.gates * self.units),
+                                                initializer="orthogonal")
+        self.recurrent_bias = self.add_weight(name="recurrent_bias",
+                                              shape=(self.gates * self.units,),
+                                              initializer="zeros")
+
+    def call(self, inputs, states, training=None):
+        h = states[0] if isinstance(states, (list, tuple)) else states
+        hidden = ops.matmul(h, self.recurrent_kernel) + self.recurrent_bias
+        x_z, x_r, x_h = ops.split(inputs, 3, axis=-1)
+        h_z, h_r, h_h = ops.split(hidden, 3, axis=-1)
+        z = ops.sigmoid(x_z + h_z)
+        r = ops.sigmoid(x_r + h_r)
+        candidate = ops.tanh(x_h + r * h_h)
+        h = z * h + (1.0 - z) * candidate
+        return h, [h]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+@keras.saving.register_keras_serializable(package="ds2_tf")
+class ProjectedLSTMCell(keras.layers.Layer):
+    """LSTM recurrence with the input projection (gates i, f, c, o as Keras) computed outside."""
+
+    gates = 4
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.state_size = [units, units]
+        self.output_size = units
+
+    def build(self, input_shape):
+        self.recurrent_kernel = self.add_weight(name="recurrent_kernel",
+                                                shape=(self.units, 4 * self.units),
+                                                initializer="orthogonal")
+
+        def forget_bias_one(shape, dtype=None):
+            u = self.units
+            return ops.concatenate([ops.zeros((u,)), ops.ones((u,)), ops.zeros((2 * u,))])
+
+        self.recurrent_bias = self.add_weight(name="recurrent_bias", shape=(4 * self.units,),
+                                              initializer=forget_bias_one)
+
+    def call(self, inputs, states, training=None):
+        h, c = states
+        gates = inputs + ops.matmul(h, self.recurrent_kernel) + self.recurrent_bias
+        i, f, g, o = ops.split(gates, 4, axis=-1)
+        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+        h = ops.sigmoid(o) * ops.tanh(c)
+        return h, [h, c]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+CELLS = {"gru": ProjectedGRUCell, "lstm": ProjectedLSTMCell}
+
+
+@keras.saving.register_keras_serializable(package="ds2_tf")
+class BatchNormRNN(keras.layers.Layer):
+    """The paper's BN-RNN: h_t = f(B(W x_t) + U h_{t-1}).
+
+    The input projection W x for the whole sequence (both directions) is one matmul, normalized by
+    sequence-wise BN over valid frames; the recurrent cells then only compute U h_{t-1}.
+    Bidirectional outputs are summed, as in the paper.
+    """
+
+    def __init__(self, units: int, cell: str = "gru", bidirectional: bool = True,
+                 batch_norm: bool = True, momentum: float = 0.99, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.cell = cell
+        self.bidirectional = bidirectional
+        self.batch_norm = batch_norm
+        self.momentum = momentum
+        self.supports_masking = True
+        cell_cls = CELLS[cell]
+        directions = 2 if bidirectional else 1
+        self.projection = keras.layers.Dense(cell_cls.gates * units * directions,
+                                             use_bias=not batch_norm, name="projection")
+        self.norm = MaskedBatchNorm(momentum, name="projection_bn") if batch_norm else None
+        self.forward = keras.layers.RNN(cell_cls(units, name="forward_cell"),
+                                        return_sequences=True, return_state=True, name="forward")
+        self.backward = (keras.layers.RNN(cell_cls(units, name="backward_cell"),
+                                          return_sequences=True, go_backwards=True,
+                                          name="backward") if bidirectional else None)
+
+    def build(self, input_shape):
+        self.projection.build(input_shape)
+        gates_dim = CELLS[self.cell].gates * self.units
+        width = gates_dim * (2 if self.bidirectional else 1)
+        if self.norm is not None:
+            self.norm.build((None, None, width))
+        self.forward.build((None, None, gates_dim))
+        if self.backward is not None:
+            self.backward.build((None, None, gates_dim))
+
+    def call(self, inputs, mask=None, training=False, initial_state=None, return_state=False):
+        """``initial_state``/``return_state`` carry the forward recurrence across chunks
+        (streaming, unidirectional models only)."""
+        projected = self.projection(inputs)
+        if self.norm is not None:
+            projected = self.norm(projected, mask, training=training)
+        bool_mask = None if mask is None else tf.cast(mask, tf.bool)
+        if self.bidirectional:
+            fwd_in, bwd_in = tf.split(projected, 2, axis=-1)
+        else:
+            fwd_in = projected
+        fwd = self.forward(fwd_in, mask=bool_mask, initial_state=initial_state, training=training)
+        outputs, states = fwd[0], list(fwd[1:])
+        if self.bidirectional:
+            backward = self.backward(bwd_in, mask=bool_mask, training=training)
+            outputs = outputs + tf.reverse(backward, axis=[1])
+        if mask is not None:
+            outputs = outputs * tf.cast(mask, outputs.dtype)[:, :, None]
+        return (outputs, states) if return_state else outputs
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "cell": self.cell,
+                "bidirectional": self.bidirectional, "batch_norm": self.batch_norm,
+                "momentum": self.momentum}
+
+
+@keras.saving.register_keras_serializable(package="ds2_tf")
+class RowConv(keras.layers.Layer):
+    """Lookahead (row) convolution: r_t = Σ_{j=0..τ} w_j ⊙ h_{t+j}, per-feature weights.
+
+    Looks only *forward*, over τ future frames (right padding), as the paper's streaming model.
+    """
+
+    def __init__(self, future_frames: int, **kwargs):
+        super().__init__(**kwargs)
+        self.future_frames = future_frames
+        self.supports_masking = True
+        self.depthwise = keras.layers.DepthwiseConv1D(future_frames + 1, padding="valid",
+                                                      use_bias=False, name="depthwise")
+
+    def build(self, input_shape):
+        self.depthwise.build((None, None, int(input_shape[-1])))
+
+    def call(self, inputs, mask=None):
+        if mask is not None:
+            inputs = inputs * tf.cast(mask, inputs.dtype)[:, :, None]
+        padded = tf.pad(inputs, [[0, 0], [0, self.future_frames], [0, 0]])
+        outputs = self.depthwise(padded)
+        if mask is not None:
+            outputs = outputs * tf.cast(mask, outputs.dtype)[:, :, None]
+        return outputs
+
+    def get_config(self):
+        return {**super().get_config(), "future_frames": self.future_frames}

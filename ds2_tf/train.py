@@ -1,0 +1,270 @@
+"""``ds2 train``: model.fit with SortaGrad, bucketed batches, a distribution strategy and the
+callbacks a long run needs (TensorBoard, BackupAndRestore, best-by-dev-WER, NaN guard)."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ds2_tf.alphabet import Alphabet
+from ds2_tf.config import RunConfig, preset
+from ds2_tf.data import make_dataset
+from ds2_tf.decode import greedy_decode
+from ds2_tf.metrics import error_rates
+from ds2_tf.model import build_model
+from ds2_tf.run import ALPHABET, BEST, CONFIG, LAST
+from tfrecords_tools.writer import read_dataset_json
+
+# Bucketed epochs vary in batch count (SortaGrad's epoch differs from shuffled ones); Keras warns.
+warnings.filterwarnings("ignore", message=".*ran out of data.*")
+warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+# ---- strategy and precision ---------------------------------------------------------------------
+def choose_strategy(name: str = "auto") -> tf.distribute.Strategy:
+    """TF_CONFIG → MultiWorkerMirrored; >1 GPU → Mirrored; otherwise the default strategy."""
+    if name == "auto":
+        if os.environ.get("TF_CONFIG"):
+            name = "multiworker"
+        elif len(tf.config.list_physical_devices("GPU")) > 1:
+            name = "mirrored"
+        else:
+            name = "default"
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        cpus = tf.config.list_logical_devices("CPU")
+        devices = [d.name for d in gpus] or [d.name for d in cpus]
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "default":
+        return tf.distribute.get_strategy()
+    raise ValueError(f"unknown strategy {name!r} (auto, default, mirrored, multiworker)")
+
+
+def set_precision(precision: str) -> None:
+    if precision == "mixed_float16" and not tf.config.list_physical_devices("GPU"):
+        raise ValueError("--precision mixed_float16 needs a GPU; use mixed_bfloat16 on CPUs "
+                         "with AMX/AVX512-BF16, or float32")
+    keras.mixed_precision.set_dtype_policy(precision)
+
+
+# ---- optimizer ----------------------------------------------------------------------------------
+def make_optimizer(train, total_steps: int) -> keras.optimizers.Optimizer:
+    """Linear warm-up to the peak rate, then cosine annealing to ``final_lr_fraction`` of it."""
+    warmup = min(train.warmup_steps, max(1, total_steps // 5))
+    decay_steps = max(1, (train.decay_steps or total_steps) - warmup)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=train.learning_rate * 0.01, decay_steps=decay_steps,
+        alpha=train.final_lr_fraction, warmup_target=train.learning_rate, warmup_steps=warmup)
+    if train.optimizer == "adam":
+        return keras.optimizers.Adam(schedule, global_clipnorm=train.clipnorm)
+    if train.optimizer == "sgd":
+        return keras.optimizers.SGD(schedule, momentum=train.momentum, nesterov=True,
+                                    global_clipnorm=train.clipnorm)
+    raise ValueError(f"unknown optimizer {train.optimizer!r} (adam or sgd)")
+
+
+def estimate_steps(split_info: dict, config: RunConfig) -> int:
+    frames = split_info["hours"] * 3600 * 1000 / config.features.hop_samples * \
+        config.features.sample_rate_hz / 1000
+    return max(1, int(math.ceil(1.15 * frames / config.train.batch_frames)))
+
+
+# ---- callbacks ----------------------------------------------------------------------------------
+class EpochCounter(keras.callbacks.Callback):
+    """Tells the input pipeline which epoch it is (SortaGrad: epoch 0 shortest-first)."""
+
+    def __init__(self, epoch: tf.Variable):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch.assign(epoch)
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stops at the first non-finite loss, naming the step, before any checkpoint can save it."""
+
+    def __init__(self):
+        super().__init__()
+        self.current_epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            step = int(self.model.optimizer.iterations.numpy())
+            raise NonFiniteLoss(f"training stopped: loss became {loss} at epoch "
+                                f"{self.current_epoch + 1}, batch {batch + 1} (global step {step}); "
+                                "lower --learning-rate or check the data; the last backup is kept")
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Ends training cleanly (callbacks and checkpoints still run) after ``minutes``."""
+
+    def __init__(self, minutes: float | None):
+        super().__init__()
+        self.seconds = None if minutes is None else minutes * 60
+        self.start = time.monotonic()
+        self.expired = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.seconds is not None and time.monotonic() - self.start > self.seconds:
+            self.expired = True
+            self.model.stop_training = True
+
+
+class DevMetrics(keras.callbacks.Callback):
+    """After each epoch: greedy-decode the dev set → dev_wer/dev_cer in the logs, sample
+    transcripts and a spectrogram to TensorBoard. Runs before ModelCheckpoint and TensorBoard."""
+
+    def __init__(self, dataset: tf.data.Dataset, alphabet: Alphabet, log_dir: Path):
+        super().__init__()
+        self.dataset = dataset
+        self.alphabet = alphabet
+        self.writer = tf.summary.create_file_writer(str(log_dir / "dev"))
+        self._infer = None
+
+    def transcribe(self):
+        if self._infer is None:
+            self._infer = tf.function(lambda x: self.model(x, training=False),
+                                      reduce_retracing=True)
+        refs, hyps, ids = [], [], []
+        for x, _, meta in self.dataset:
+            out = self._infer(x)
+            hyps += greedy_decode(out["logits"].numpy(), out["output_length"].numpy(),
+                                  self.alphabet)
+            refs += [t.decode("utf-8") for t in meta["transcript"].numpy()]
+            ids += [u.decode("utf-8") for u in meta["utt_id"].numpy()]
+        return refs, hyps, ids
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        refs, hyps, ids = self.transcribe()
+        rates = error_rates(refs, hyps)
+        logs["dev_wer"], logs["dev_cer"] = rates["wer"], rates["cer"]
+        lr = self.model.optimizer.learning_rate
+        logs["learning_rate"] = float(lr.numpy() if hasattr(lr, "numpy") else lr)
+        with self.writer.as_default(step=epoch):
+            tf.summary.scalar("wer", rates["wer"])
+            tf.summary.scalar("cer", rates["cer"])
+            lines = [f"`{i}`  \nref: {r}  \nhyp: {h}" for i, r, h in list(zip(ids, refs, hyps))[:4]]
+            tf.summary.text("transcripts", "\n\n".join(lines))
+            for x, _, _ in self.dataset.take(1):
+                features, frames = self.model.spectrogram(x["waveform"][:1], x["num_samples"][:1])
+                image = features[0, : int(frames[0])]
+                image = (image - tf.reduce_min(image)) / (tf.reduce_max(image) - tf.reduce_min(image) + 1e-6)
+                tf.summary.image("spectrogram", tf.reverse(tf.transpose(image), [0])[None, :, :, None])
+        self.writer.flush()
+        print(f"\nepoch {epoch + 1}: dev WER {100 * rates['wer']:.1f}%  CER "
+              f"{100 * rates['cer']:.1f}%  | {hyps[0]!r} ← {refs[0]!r}" if refs else "", file=sys.stderr)
+
+
+# ---- the command --------------------------------------------------------------------------------
+def resolve_config(out: Path, preset_name: str, train_overrides: dict) -> RunConfig:
+    wanted = preset(preset_name).replace(train=train_overrides) if train_overrides \
+        else preset(preset_name)
+    if (out / CONFIG).exists():
+        saved = RunConfig.load(out / CONFIG)
+        if saved != wanted:
+            raise ValueError(f"{out / CONFIG}: this run was started with a different "
+                             "configuration; resume with the same flags or use a new --out")
+        return saved
+    return wanted
+
+
+def train(data_dir: str, out_dir: str, preset_name: str = "small",
+          train_overrides: dict | None = None, strategy_name: str = "auto",
+          max_minutes: float | None = None, steps_per_epoch: int | None = None,
+          max_dev_utterances: int | None = 200, verbose: int | str = "auto") -> dict:
+    out = Path(out_dir)
+    info = read_dataset_json(data_dir)
+    if "train" not in info.get("splits", {}):
+        raise ValueError(f"{data_dir}/dataset.json has no 'train' split")
+    config = resolve_config(out, preset_name, train_overrides or {})
+    summary_path = out / "train_summary.json"
+    if summary_path.exists() and (out / LAST).exists():
+        summary = json.loads(summary_path.read_text())
+        if summary.get("completed"):
+            print(f"{out}: training already completed ({summary['epochs_run']} epochs); "
+                  "nothing to do", file=sys.stderr)
+            return summary
+    strategy = choose_strategy(strategy_name)  # before other TF work (MultiWorker requires it)
+    set_precision(config.train.precision)
+    alphabet = Alphabet.from_json(info["alphabet"])
+    out.mkdir(parents=True, exist_ok=True)
+    config.save(out / CONFIG)
+    alphabet.save(out / ALPHABET)
+    keras.utils.set_random_seed(config.train.seed)
+
+    replicas = strategy.num_replicas_in_sync
+    steps = steps_per_epoch or estimate_steps(info["splits"]["train"], config)
+    total_steps = steps * config.train.epochs
+    with strategy.scope():
+        model = build_model(config, alphabet.num_classes)
+        stats = info.get("feature_stats")
+        if stats:
+            model.set_feature_statistics(stats["mean"], stats["std"])
+        else:
+            print("warning: dataset.json has no feature statistics; features are unnormalized",
+                  file=sys.stderr)
+        model.compile(optimizer=make_optimizer(config.train, total_steps))
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="sortagrad_epoch")
+
+    train_ds = make_dataset(data_dir, "train", config, alphabet, training=True,
+                            replicas=replicas, epoch=epoch)
+    if steps_per_epoch:
+        train_ds = train_ds.repeat()
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    train_ds = train_ds.with_options(options)
+
+    log_dir = out / "logs"
+    callbacks: list[keras.callbacks.Callback] = [EpochCounter(epoch), NaNGuard()]
+    budget = TimeBudget(max_minutes)
+    callbacks.append(budget)
+    monitor, mode = "loss", "min"
+    if "dev" in info["splits"] and max_dev_utterances != 0:
+        dev_ds = make_dataset(data_dir, "dev", config, alphabet, with_meta=True,
+                              limit=max_dev_utterances)
+        callbacks.append(DevMetrics(dev_ds, alphabet, log_dir))
+        monitor = "dev_wer"
+    callbacks += [
+        keras.callbacks.ModelCheckpoint(str(out / BEST), monitor=monitor, mode=mode,
+                                        save_best_only=True, save_weights_only=True),
+        keras.callbacks.BackupAndRestore(str(out / "backup"),
+                                         save_freq=max(1, min(200, steps // 2))),
+        keras.callbacks.TensorBoard(str(log_dir), update_freq=max(1, steps // 10),
+                                    write_graph=False),
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+    ]
+    start = time.monotonic()
+    history = model.fit(train_ds, epochs=config.train.epochs, callbacks=callbacks,
+                        steps_per_epoch=steps_per_epoch, verbose=verbose)
+    elapsed = time.monotonic() - start
+    model.save_weights(str(out / LAST))
+    if not (out / BEST).exists():
+        model.save_weights(str(out / BEST))
+    epochs_run = len(history.history.get("loss", []))
+    summary = {"completed": True, "stopped_by_time_budget": budget.expired,
+               "epochs_run": epochs_run, "train_seconds": round(elapsed, 1),
+               "steps": int(model.optimizer.iterations.numpy()), "replicas": replicas,
+               "precision": config.train.precision,
+               "final": {k: float(v[-1]) for k, v in history.history.items() if v}}
+    summary_path.write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
