@@ -180,7 +180,8 @@ PRESETS: dict[str, RunConfig] = {
     # For unit tests: runs in seconds on 2 cores.
     "tiny": RunConfig(
         preset="tiny",
-        model=ModelConfig(conv=(ConvSpec(8, (5, 21), (2, 4)),), rnn_layers=1, rnn_units=32),
+        model=ModelConfig(conv=(ConvSpec(8, (5, 21), (2, 4)),), rnn_layers=1, rnn_units=32,
+                          bn_momentum=0.9),
         train=TrainConfig(learning_rate=3e-3, warmup_steps=10, decay_steps=1000, epochs=10,
                           batch_frames=4000, spec_augment=False, clipnorm=50.0),
     ),

@@ -110,8 +110,10 @@ def read_csv(path: Path) -> Iterator[Item]:
         if not line.strip():
             continue
         fields = next(csv.reader([line], delimiter=delimiter))
-        if header is None and number == 1 and fields and fields[0].strip().lower() in PATH_COLUMNS:
-            header = [f.strip().lower() for f in fields]
+        names = [f.strip().lower() for f in fields]
+        if header is None and number == 1 and set(names) & set(PATH_COLUMNS) \
+                and set(names) & set(TEXT_COLUMNS):
+            header = names
             continue
         if header is not None:
             row = dict(zip(header, fields))

@@ -1,0 +1,49 @@
+# Two entry points for a fresh machine: `make demo` and `make test` (see README).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DS2 := $(VENV)/bin/ds2
+DEMO ?= demo
+DEMO_HOURS ?= 2
+DEMO_MINUTES ?= 30
+APT_PACKAGES := espeak-ng flite festival festlex-cmu festvox-kallpc16k festvox-kdlpc16k \
+                festvox-us-slt-hts fortunes fortunes-zh libsndfile1 sox
+
+.PHONY: test test-fast demo system-deps bench clean
+
+$(VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+# Offline TTS engines + text for the synthetic corpus. Installed with apt when running as root;
+# otherwise a note says what is missing (the synth tests then skip with that reason).
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing:$$missing"; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "note: not root, so not installing:$$missing — ds2 synth uses whatever TTS engines are installed"; fi
+
+test: system-deps $(VENV)/.installed
+	$(PY) -m pytest
+
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -m "not slow"
+
+demo: system-deps $(VENV)/.installed
+	$(DS2) synth --out $(DEMO)/data --hours $(DEMO_HOURS) --augment
+	$(DS2) inspect $(DEMO)/data
+	$(DS2) train --data $(DEMO)/data --out $(DEMO)/run --preset small --max-minutes $(DEMO_MINUTES)
+	$(DS2) evaluate --run $(DEMO)/run --data $(DEMO)/data --split test
+	$(DS2) evaluate --run $(DEMO)/run --data $(DEMO)/data --split test --decoder beam
+	$(PY) -m tfrecords_tools.sample_wav $(DEMO)/data test $(DEMO)/sample.wav
+	$(DS2) transcribe $(DEMO)/run $(DEMO)/sample.wav
+
+bench: $(VENV)/.installed
+	$(PY) bench/data_throughput.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -1,0 +1,46 @@
+"""``ds2 transcribe RUN files…``: one line per file; a bad file gets a one-line error and the
+rest are still transcribed."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from ds2_tf.decode import decode
+from ds2_tf.run import load_run
+from tfrecords_tools.audio import AudioError, load_pcm16, pcm16_to_float
+
+
+def transcribe_waveforms(model, alphabet, waveforms: list[np.ndarray], decoder="greedy",
+                         beam_width=32) -> list[str]:
+    """Float waveforms at 16 kHz → transcripts (one padded batch)."""
+    lengths = np.array([len(w) for w in waveforms], np.int32)
+    batch = np.zeros((len(waveforms), max(lengths)), np.float32)
+    for i, w in enumerate(waveforms):
+        batch[i, : len(w)] = w
+    out = model({"waveform": tf.constant(batch), "num_samples": tf.constant(lengths)},
+                training=False)
+    return decode(out["logits"].numpy(), out["output_length"].numpy(), alphabet, decoder,
+                  beam_width)
+
+
+def transcribe_files(run_dir, files, decoder="greedy", beam_width=32, stream=sys.stdout) -> int:
+    """Prints ``path<TAB>transcript`` per file; returns the number of files that failed."""
+    model, config, alphabet = load_run(run_dir)
+    failures = 0
+    for path in files:
+        try:
+            audio = pcm16_to_float(load_pcm16(path, config.features.sample_rate_hz))
+        except AudioError as err:
+            print(f"ds2 transcribe: error: {path}: {err}", file=sys.stderr)
+            failures += 1
+            continue
+        if len(audio) < config.features.window_samples:
+            print(f"ds2 transcribe: error: {path}: audio shorter than one "
+                  f"{config.features.window_ms:g} ms frame", file=sys.stderr)
+            failures += 1
+            continue
+        text = transcribe_waveforms(model, alphabet, [audio], decoder, beam_width)[0]
+        print(f"{path}\t{text}", file=stream, flush=True)
+    return failures

@@ -1,0 +1,65 @@
+"""Shared fixtures: generated audio, a tiny synthetic corpus, and a tiny trained run."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import pytest
+import soundfile
+
+REPO = Path(__file__).resolve().parents[1]
+HAS_ESPEAK = shutil.which("espeak-ng") is not None
+needs_espeak = pytest.mark.skipif(not HAS_ESPEAK, reason="espeak-ng is not installed "
+                                  "(`make test` installs it with apt when run as root)")
+
+
+def tone(seconds: float, rate: int = 16000, freq: float = 440.0, amp: float = 0.3,
+         channels: int = 1, seed: int = 0) -> np.ndarray:
+    """A tone plus a little noise (never silent), shaped [samples] or [samples, channels]."""
+    t = np.arange(int(seconds * rate)) / rate
+    rng = np.random.default_rng(seed)
+    signal = amp * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(len(t))
+    signal = signal.astype(np.float32)
+    return np.stack([signal] * channels, axis=1) if channels > 1 else signal
+
+
+def write_audio(path: Path, audio: np.ndarray, rate: int = 16000, **kwargs) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(str(path), audio, rate, **kwargs)
+    return path
+
+
+def ds2(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the CLI as a user would, in a subprocess."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "ds2_tf.cli", *args], capture_output=True,
+                          text=True, env=full_env, timeout=timeout, cwd=REPO)
+
+
+@pytest.fixture(scope="session")
+def synth_corpus(tmp_path_factory) -> Path:
+    """About 70 s of espeak-ng speech split train/dev/test (≈ 9/7/9 utterances)."""
+    if not HAS_ESPEAK:
+        pytest.skip("espeak-ng is not installed")
+    from tfrecords_tools.synth import synth_corpus as make
+
+    out = tmp_path_factory.mktemp("synth") / "data"
+    make(out, hours=0.02, seed=1, workers=2, engines=("espeak",))
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_run(synth_corpus, tmp_path_factory) -> Path:
+    """`tiny` over-fitted to the synthetic train split (the learning test checks its CER)."""
+    from ds2_tf.train import train
+
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    train(str(synth_corpus), str(out), preset_name="tiny", train_overrides={"epochs": 60},
+          max_dev_utterances=0, verbose=0)
+    return out

@@ -1,0 +1,35 @@
+"""Write one utterance of a prepared split back out as a WAV file (for demos and smoke tests).
+
+Usage: python -m tfrecords_tools.sample_wav DATA_DIR SPLIT OUT.wav [INDEX]
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import soundfile
+import tensorflow as tf
+
+from tfrecords_tools.schema import parse_example
+from tfrecords_tools.writer import shard_paths
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) not in (3, 4):
+        print(__doc__.strip().splitlines()[-1], file=sys.stderr)
+        return 2
+    data_dir, split, out = argv[:3]
+    index = int(argv[3]) if len(argv) == 4 else 0
+    for i, record in enumerate(tf.data.TFRecordDataset(shard_paths(data_dir, split))):
+        if i == index:
+            ex = parse_example(record.numpy())
+            soundfile.write(out, np.frombuffer(ex["audio"], "<i2"), ex["sample_rate"],
+                            subtype="PCM_16")
+            print(f"{out}: {ex['utt_id']} \"{ex['transcript']}\"", file=sys.stderr)
+            return 0
+    print(f"{data_dir}: split {split} has fewer than {index + 1} utterances", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
