@@ -5,6 +5,7 @@ Runs in worker processes, so it imports neither TensorFlow nor the model.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -84,4 +85,5 @@ def load_pcm16(source: str | Path | bytes, target_rate: int = SAMPLE_RATE_HZ) ->
 
 def _short(err: Exception) -> str:
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    text = re.sub(r"^Error opening '.*?': ", "", text)  # the caller already names the file
     return text.replace(" : ", ": ")[:160]

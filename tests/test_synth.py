@@ -1,0 +1,76 @@
+"""`ds2 synth`: voice- and sentence-disjoint splits, determinism, Mandarin."""
+import hashlib
+import json
+
+import pytest
+
+from tests.conftest import needs_espeak
+from tfrecords_tools.synth import (available_voices, english_sentences, split_sentences,
+                                   split_voices, synth_corpus)
+
+pytestmark = needs_espeak
+
+
+def digest(folder):
+    h = hashlib.sha256()
+    for path in sorted(folder.glob("*.tfrecord")):
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+def test_same_seed_same_corpus_and_other_seed_differs(tmp_path):
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        synth_corpus(tmp_path / name, hours=0.01, seed=seed, workers=2, engines=("espeak",))
+    assert digest(tmp_path / "a") == digest(tmp_path / "b")
+    assert digest(tmp_path / "a") != digest(tmp_path / "c")
+
+
+def test_splits_are_disjoint_by_voice_and_sentence():
+    voices, _ = available_voices("en")
+    pools = split_voices(voices, seed=0)
+    speakers = {split: {v.speaker for v in pool} for split, pool in pools.items()}
+    assert speakers["train"] and speakers["dev"] and speakers["test"]
+    assert not speakers["train"] & speakers["test"] and not speakers["train"] & speakers["dev"]
+    variants = lambda s: {x.split("+", 1)[1] for x in speakers[s] if "+" in x}
+    assert not variants("train") & variants("test")
+    texts = split_sentences(english_sentences(), seed=0)
+    assert not set(texts["train"]) & set(texts["test"]) and not set(texts["train"]) & set(texts["dev"])
+
+
+def test_corpus_records_voices_speakers_and_augmentation(synth_corpus):
+    info = json.loads((synth_corpus / "dataset.json").read_text())
+    train, test = info["splits"]["train"], info["splits"]["test"]
+    assert train["num_utterances"] > 0 and test["num_utterances"] > 0
+    assert not set(train["voices"]) & set(test["voices"])
+    assert set(train["speakers_by_gender"]) >= {"f", "m"}
+
+
+def test_augmented_train_split(tmp_path):
+    from tfrecords_tools.synth import Augmentation
+
+    aug = Augmentation(speed=(0.9, 1.1), reverb_prob=1.0, noise_prob=1.0, snr_db=(10, 10))
+    info = synth_corpus(tmp_path / "aug", hours=0.01, seed=2, workers=1, engines=("espeak",),
+                        augment=aug)
+    assert info["splits"]["train"]["synth"]["augmentation"]["reverb_prob"] == 1.0
+    assert info["splits"]["test"]["synth"]["augmentation"] is None
+
+
+def test_no_engine_is_a_clear_error(tmp_path):
+    from tests.conftest import ds2
+
+    result = ds2("synth", "--out", str(tmp_path / "x"), "--hours", "0.01", "--engines", "nothing")
+    assert result.returncode == 2 and "no TTS engine" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_mandarin_corpus_trains_with_a_character_alphabet(tmp_path):
+    pytest.importorskip("tfrecords_tools.synth").mandarin_sentences()
+    info = synth_corpus(tmp_path / "cmn", hours=0.01, language="cmn", seed=0, workers=2)
+    chars = info["alphabet"]["characters"]
+    assert len(chars) > 100 and " " not in chars and all("\u4e00" <= c <= "\u9fff" for c in chars)
+    from ds2_tf.train import train
+
+    summary = train(str(tmp_path / "cmn"), str(tmp_path / "run"), preset_name="tiny",
+                    train_overrides={"epochs": 2}, max_dev_utterances=5, verbose=0)
+    assert summary["epochs_run"] == 2 and summary["final"]["loss"] > 0
