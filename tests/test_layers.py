@@ -1,0 +1,125 @@
+"""The layers are faithful (stock-Keras equivalence, STFT parity) and padding-proof."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ds2_tf.config import ConvSpec, RunConfig, preset
+from ds2_tf.features import SpecAugment, Spectrogram
+from ds2_tf.layers import BatchNormRNN, ConvFrontEnd, MaskedBatchNorm, RowConv
+from ds2_tf.model import build_model
+
+
+def test_matmul_spectrogram_matches_tf_signal_stft():
+    wave = np.random.default_rng(0).standard_normal((2, 8000)).astype(np.float32) * 0.1
+    layer = Spectrogram(320, 160)
+    feats, frames = layer(wave, np.array([8000, 8000]))
+    stft = tf.signal.stft(wave, 320, 160, fft_length=320,
+                          window_fn=lambda n, dtype: tf.signal.hann_window(n, periodic=True, dtype=dtype))
+    want = tf.math.log(tf.abs(stft) ** 2 + 1e-10).numpy()
+    assert feats.shape == want.shape and list(frames.numpy()) == [want.shape[1]] * 2
+    np.testing.assert_allclose(feats.numpy(), want, atol=1e-3, rtol=1e-4)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_hoisted_rnn_without_bn_equals_stock_bidirectional(cell):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 17, 12)).astype(np.float32)
+    lengths = np.array([17, 11, 5])
+    mask = tf.sequence_mask(lengths, 17)
+    layer_cls = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
+    stock = keras.layers.Bidirectional(layer_cls(8, return_sequences=True), merge_mode="sum")
+    want = stock(x, mask=mask).numpy()
+    ours = BatchNormRNN(8, cell=cell, bidirectional=True, batch_norm=False)
+    ours(x, mask=mask)
+    fw, bw = stock.forward_layer, stock.backward_layer
+    if cell == "gru":
+        bias = np.concatenate([fw.cell.bias.numpy()[0], bw.cell.bias.numpy()[0]])
+        rec_bias = [fw.cell.bias.numpy()[1], bw.cell.bias.numpy()[1]]
+    else:
+        bias = np.concatenate([fw.cell.bias.numpy(), bw.cell.bias.numpy()])
+        rec_bias = [np.zeros(32, np.float32)] * 2
+    ours.projection.kernel.assign(np.concatenate([fw.cell.kernel.numpy(), bw.cell.kernel.numpy()], 1))
+    ours.projection.bias.assign(bias)
+    for rnn, stock_dir, rb in ((ours.forward, fw, rec_bias[0]), (ours.backward, bw, rec_bias[1])):
+        rnn.cell.recurrent_kernel.assign(stock_dir.cell.recurrent_kernel.numpy())
+        rnn.cell.recurrent_bias.assign(rb)
+    got = ours(x, mask=mask).numpy()
+    for i, n in enumerate(lengths):
+        np.testing.assert_allclose(got[i, :n], want[i, :n], atol=1e-5)
+        assert np.all(got[i, n:] == 0)
+
+
+def test_batch_norm_statistics_ignore_padding():
+    rng = np.random.default_rng(2)
+    valid = rng.standard_normal((2, 6, 4)).astype(np.float32) * 3 + 1
+    padded = np.concatenate([valid, np.full((2, 5, 4), 1e4, np.float32)], axis=1)
+    mask = np.concatenate([np.ones((2, 6)), np.zeros((2, 5))], axis=1)
+    bn = MaskedBatchNorm(momentum=0.0)
+    out = bn(padded, mask, training=True).numpy()
+    mean, var = valid.reshape(-1, 4).mean(0), valid.reshape(-1, 4).var(0)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), mean, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), var, rtol=1e-4)
+    np.testing.assert_allclose(out[:, :6], (valid - mean) / np.sqrt(var + 1e-3), atol=1e-4)
+
+
+def test_row_conv_looks_only_forward_over_tau_frames():
+    tau = 3
+    layer = RowConv(tau)
+    x = np.zeros((1, 12, 2), np.float32)
+    x[0, 8] = 1.0  # impulse at frame 8
+    layer(x)
+    layer.depthwise.kernel.assign(np.ones((tau + 1, 2, 1), np.float32))
+    out = layer(x).numpy()[0, :, 0]
+    assert np.flatnonzero(out).tolist() == [5, 6, 7, 8]  # frames t with t <= 8 <= t + tau
+
+
+@pytest.mark.parametrize("time_stride", [1, 2, 4])
+def test_one_output_length_function_for_all_lengths(time_stride):
+    config = RunConfig(model=preset("tiny").model.__class__(
+        conv=(ConvSpec(4, (5, 21), (time_stride, 4)), ConvSpec(4, (3, 11), (1, 2))),
+        rnn_layers=1, rnn_units=8))
+    front = ConvFrontEnd([vars(s) for s in config.model.conv])
+    spectrogram = Spectrogram()
+    for samples in [320, 480, 1601, 3200, 3359, 5000]:
+        feats, frames = spectrogram(np.zeros((1, samples), np.float32), np.array([samples]))
+        out, lengths = front(feats, frames)
+        assert int(lengths[0]) == out.shape[1] == int(config.output_length(samples))
+
+
+@pytest.mark.parametrize("name", ["tiny", "streaming"])
+def test_utterance_alone_equals_inside_a_padded_batch(name):
+    config = preset(name)
+    if name == "streaming":  # a narrower copy keeps the test fast
+        config = config.replace(model={"rnn_layers": 2, "rnn_units": 16})
+    model = build_model(config, 29)
+    rng = np.random.default_rng(3)
+    lengths = np.array([16000, 11999, 7201], np.int32)
+    batch = np.zeros((3, 16000), np.float32)
+    for i, n in enumerate(lengths):
+        batch[i, :n] = rng.standard_normal(n) * 0.1
+    together = model({"waveform": batch, "num_samples": lengths})
+    for i, n in enumerate(lengths):
+        alone = model({"waveform": batch[i:i + 1, :n], "num_samples": lengths[i:i + 1]})
+        t = int(alone["output_length"][0])
+        assert t == int(together["output_length"][i])
+        np.testing.assert_allclose(alone["logits"][0].numpy(), together["logits"][i, :t].numpy(),
+                                   atol=1e-5)
+
+
+def test_spec_augment_masks_only_in_training_and_within_length():
+    layer = SpecAugment(freq_masks=2, freq_mask_width=10, time_masks=2, time_mask_fraction=0.2, seed=0)
+    feats = np.ones((2, 50, 161), np.float32)
+    assert np.all(layer(feats, np.array([50, 20]), training=False) == 1)
+    out = layer(feats, np.array([50, 20]), training=True).numpy()
+    assert 0 < (out == 0).mean() < 0.5
+    assert np.all(out[1, 20:].sum(-1) > 0)  # padding frames never time-masked (only freq masks)
+
+
+def test_layers_round_trip_through_config():
+    front = ConvFrontEnd([{"filters": 4, "kernel": (5, 21), "strides": (2, 4)}])
+    clone = ConvFrontEnd.from_config(front.get_config())
+    assert clone.conv_specs == front.conv_specs
+    rnn = BatchNormRNN(8, cell="lstm", bidirectional=False)
+    assert BatchNormRNN.from_config(rnn.get_config()).get_config() == rnn.get_config()
+    assert RowConv.from_config(RowConv(4).get_config()).future_frames == 4
