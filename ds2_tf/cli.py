@@ -212,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError, RuntimeError,
             PermissionError) as err:
+        if os.environ.get("DS2_DEBUG"):
+            raise
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         print(f"ds2 {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -75,6 +75,15 @@ class DeepSpeech2(keras.Model):
             loss = loss / replicas
         return loss
 
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        logs = super().compute_metrics(x, y, y_pred, sample_weight)
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # tensorflow/tensorflow#72388: under MultiWorkerMirroredStrategy Keras 3 averages
+            # step logs with strategy.reduce(MEAN, axis=0), which rejects scalars; shape [1]
+            # reduces to the same scalar mean over workers.
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
+
     # ---- statistics, config ----------------------------------------------------------------------
     def set_feature_statistics(self, mean, std) -> None:
         self.spectrogram.set_statistics(np.asarray(mean), np.asarray(std))

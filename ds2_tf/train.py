@@ -224,6 +224,7 @@ def train(data_dir: str, out_dir: str, preset_name: str = "small",
             print("warning: dataset.json has no feature statistics; features are unnormalized",
                   file=sys.stderr)
         model.compile(optimizer=make_optimizer(config.train, total_steps))
+        model.optimizer.build(model.trainable_variables)
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="sortagrad_epoch")
 
     train_ds = make_dataset(data_dir, "train", config, alphabet, training=True,
@@ -248,14 +249,23 @@ def train(data_dir: str, out_dir: str, preset_name: str = "small",
         keras.callbacks.ModelCheckpoint(str(out / BEST), monitor=monitor, mode=mode,
                                         save_best_only=True, save_weights_only=True),
         keras.callbacks.BackupAndRestore(str(out / "backup"),
-                                         save_freq=max(1, min(200, steps // 2))),
+                                         save_freq=max(1, min(200, steps // 2)),
+                                         double_checkpoint=True),
         keras.callbacks.TensorBoard(str(log_dir), update_freq=max(1, steps // 10),
                                     write_graph=False),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
     ]
+    if replicas > 1:
+        # keras-team/keras#20329: before fit, Keras 3 "symbolically builds" a model made under a
+        # strategy by calling strategy.reduce on the whole nested input batch, which
+        # tf.distribute does not support (dict inputs fail under MultiWorkerMirroredStrategy).
+        # Model and optimizer are fully built above, so that step has nothing to do; without a
+        # model-level strategy, fit uses the ambient one: the scope entered below.
+        model._distribute_strategy = None
     start = time.monotonic()
-    history = model.fit(train_ds, epochs=config.train.epochs, callbacks=callbacks,
-                        steps_per_epoch=steps_per_epoch, verbose=verbose)
+    with strategy.scope():
+        history = model.fit(train_ds, epochs=config.train.epochs, callbacks=callbacks,
+                            steps_per_epoch=steps_per_epoch, verbose=verbose)
     elapsed = time.monotonic() - start
     model.save_weights(str(out / LAST))
     if not (out / BEST).exists():

@@ -1,0 +1,57 @@
+"""`ds2 evaluate` and `ds2 transcribe` on a trained tiny run, as a user calls them."""
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ds2_tf.decode import greedy_decode, greedy_decode_graph
+from ds2_tf.alphabet import Alphabet
+from tests.conftest import ds2, needs_espeak, write_audio
+
+
+def test_greedy_decoders_agree_and_collapse_repeats():
+    a = Alphabet.english()
+    b = a.blank_index
+    ids = [[8, 8, b, 8, 9, 9, b, b], [1, b, 1, 1, b, b, b, b]]
+    logits = np.full((2, 8, a.num_classes), -5.0, np.float32)
+    for i, row in enumerate(ids):
+        for t, k in enumerate(row):
+            logits[i, t, k] = 5.0
+    lengths = np.array([8, 3])
+    assert greedy_decode(logits, lengths, a) == ["hhi", "aa"]
+    assert [s.decode() for s in greedy_decode_graph(logits, lengths, a).numpy()] == ["hhi", "aa"]
+
+
+@pytest.mark.slow
+@needs_espeak
+@pytest.mark.parametrize("decoder", ["greedy", "beam"])
+def test_evaluate_prints_corpus_rates_and_writes_a_report(trained_run, synth_corpus, tmp_path, decoder):
+    report = tmp_path / "report.tsv"
+    result = ds2("evaluate", "--run", str(trained_run), "--data", str(synth_corpus), "--split",
+                 "train", "--decoder", decoder, "--report", str(report))
+    assert result.returncode == 0, result.stderr
+    assert "WER" in result.stdout and "CER" in result.stdout
+    rows = list(csv.DictReader(open(report), delimiter="\t"))
+    assert len(rows) >= 5 and {"utt_id", "wer", "cer", "reference", "hypothesis"} <= set(rows[0])
+
+
+@pytest.mark.slow
+@needs_espeak
+def test_transcribe_reports_bad_files_and_transcribes_the_rest(trained_run, synth_corpus, tmp_path):
+    good = tmp_path / "good.wav"
+    subprocess.run([sys.executable, "-m", "tfrecords_tools.sample_wav", str(synth_corpus), "train",
+                    str(good)], check=True, capture_output=True)
+    (tmp_path / "bad.wav").write_text("not audio")
+    write_audio(tmp_path / "quiet.wav", np.zeros(8000, np.float32))
+    result = ds2("transcribe", str(trained_run), str(tmp_path / "bad.wav"), str(good),
+                 str(tmp_path / "missing.flac"), str(tmp_path / "quiet.wav"))
+    assert result.returncode == 0
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(str(good)) and len(lines[0].split("\t")[1]) > 3
+    errors = [l for l in result.stderr.splitlines() if l.startswith("ds2 transcribe: error:")]
+    assert len(errors) == 3 and "Traceback" not in result.stderr
+    assert any("bad.wav: not a readable audio file" in e for e in errors)
+    assert any("missing.flac: file not found" in e for e in errors)
+    assert any("quiet.wav: audio is silent" in e for e in errors)

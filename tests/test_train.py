@@ -1,0 +1,130 @@
+"""Training: it learns, it guards against NaN, it resumes after SIGKILL, it distributes."""
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.conftest import REPO, ds2, needs_espeak
+
+pytestmark = needs_espeak
+
+
+@pytest.mark.slow
+def test_tiny_learns_a_few_synthetic_utterances(trained_run, synth_corpus):
+    from ds2_tf.evaluate import evaluate
+
+    result = evaluate(trained_run, synth_corpus, split="train")
+    assert result["cer"] <= 0.05, result
+    for name in ("config.json", "alphabet.json", "best.weights.h5", "last.weights.h5",
+                 "history.csv", "train_summary.json"):
+        assert (trained_run / name).exists(), name
+    assert list((trained_run / "logs").rglob("events.out.tfevents*"))
+
+
+def test_nan_batch_triggers_the_guard_naming_the_step(synth_corpus):
+    from ds2_tf.alphabet import Alphabet
+    from ds2_tf.config import preset
+    from ds2_tf.data import make_dataset
+    from ds2_tf.model import build_model
+    from ds2_tf.train import NaNGuard, NonFiniteLoss, make_optimizer
+
+    config = preset("tiny").replace(train={"batch_frames": 800})
+    model = build_model(config, 29)
+    model.compile(optimizer=make_optimizer(config.train, 100))
+    ds = make_dataset(str(synth_corpus), "train", config, Alphabet.english())
+
+    def poison(index, batch):
+        x, y = batch
+        bad = tf.where(index == 1, np.float32("nan"), 0.0)
+        return {**x, "waveform": x["waveform"] + bad}, y
+
+    ds = ds.enumerate().map(poison)
+    with pytest.raises(NonFiniteLoss, match=r"epoch 1, batch 2 \(global step"):
+        model.fit(ds, epochs=1, callbacks=[NaNGuard()], verbose=0)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_training_resumes_from_backup(synth_corpus, tmp_path):
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "ds2_tf.cli", "train", "--data", str(synth_corpus), "--out",
+            str(run), "--preset", "tiny", "--epochs", "4", "--steps-per-epoch", "20",
+            "--max-dev", "0"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        meta = run / "backup" / "training_metadata.json"
+        try:
+            if json.loads(meta.read_text())["epoch"] >= 1:  # a backup inside the second epoch
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (run / "train_summary.json").exists(), "killed too late: training had finished"
+    result = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert summary["completed"] and 1 <= summary["epochs_run"] < 4, summary
+    epochs = [int(r["epoch"]) for r in csv.DictReader(open(run / "history.csv"))]
+    assert epochs[-1] == 3 and sorted(set(epochs)) == [0, 1, 2, 3]
+
+
+@pytest.mark.slow
+def test_mirrored_over_two_cpus_gives_the_default_strategys_loss():
+    result = subprocess.run([sys.executable, str(REPO / "tests" / "scripts" / "mirrored_loss.py")],
+                            cwd=REPO, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    losses = json.loads(result.stdout)
+    assert losses["replicas"] == 2
+    np.testing.assert_allclose(losses["mirrored"], losses["default"], rtol=1e-5)
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_workers_on_localhost_end_with_identical_weights(synth_corpus, tmp_path):
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
+    procs = []
+    for index in range(2):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "ds2_tf.cli", "train", "--data", str(synth_corpus), "--out",
+             str(tmp_path / f"w{index}"), "--preset", "tiny", "--epochs", "2",
+             "--steps-per-epoch", "3", "--max-dev", "0"],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    for p, out in zip(procs, outputs):
+        assert p.returncode == 0, out[-3000:]
+    weights = []
+    for index in range(2):
+        with h5py.File(tmp_path / f"w{index}" / "last.weights.h5") as f:
+            arrays = []
+            f.visititems(lambda name, obj: arrays.append((name, obj[()])) if hasattr(obj, "shape") else None)
+            weights.append(dict(arrays))
+    assert weights[0].keys() == weights[1].keys() and len(weights[0]) > 5
+    for name in weights[0]:
+        np.testing.assert_array_equal(weights[0][name], weights[1][name], err_msg=name)
+    summary = json.loads((tmp_path / "w0" / "train_summary.json").read_text())
+    assert summary["replicas"] == 2 and summary["steps"] == 6
