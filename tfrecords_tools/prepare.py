@@ -67,10 +67,12 @@ class Skipped:
 _OPTIONS: PrepareOptions | None = None
 
 
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def _init_worker(options: PrepareOptions) -> None:
     global _OPTIONS
     _OPTIONS = options
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def process(job: Job) -> Utterance | Skipped:
@@ -121,7 +123,19 @@ def run_jobs(jobs: Iterable[Job], options: PrepareOptions, workers: int) -> Iter
             yield process(job)
         return
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_init_worker, initargs=(options,)) as pool:
+    # One BLAS thread per worker: the workers already fill the cores, and oversubscribed
+    # BLAS threads made 2 workers slower than 1. Children read these at numpy import.
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    os.environ.update({k: "1" for k in _THREAD_VARS})
+    try:
+        pool = context.Pool(workers, initializer=_init_worker, initargs=(options,))
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    with pool:
         yield from pool.imap(process, jobs, chunksize=2)
 
 
