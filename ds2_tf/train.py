@@ -192,6 +192,17 @@ def train(data_dir: str, out_dir: str, preset_name: str = "small",
           train_overrides: dict | None = None, strategy_name: str = "auto",
           max_minutes: float | None = None, steps_per_epoch: int | None = None,
           max_dev_utterances: int | None = 200, verbose: int | str = "auto") -> dict:
+    """Train (or resume) a run; returns the summary also written to RUN/train_summary.json."""
+    policy = keras.mixed_precision.dtype_policy()
+    try:
+        return _train(data_dir, out_dir, preset_name, train_overrides, strategy_name,
+                      max_minutes, steps_per_epoch, max_dev_utterances, verbose)
+    finally:
+        keras.mixed_precision.set_dtype_policy(policy)  # --precision must not leak to callers
+
+
+def _train(data_dir, out_dir, preset_name, train_overrides, strategy_name, max_minutes,
+           steps_per_epoch, max_dev_utterances, verbose) -> dict:
     out = Path(out_dir)
     info = read_dataset_json(data_dir)
     if "train" not in info.get("splits", {}):

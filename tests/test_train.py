@@ -128,3 +128,21 @@ def test_two_workers_on_localhost_end_with_identical_weights(synth_corpus, tmp_p
         np.testing.assert_array_equal(weights[0][name], weights[1][name], err_msg=name)
     summary = json.loads((tmp_path / "w0" / "train_summary.json").read_text())
     assert summary["replicas"] == 2 and summary["steps"] == 6
+
+
+@pytest.mark.slow
+def test_mixed_bfloat16_training_loads_back_as_float32(synth_corpus, tmp_path):
+    import keras
+
+    from ds2_tf.run import load_run
+    from ds2_tf.train import train
+
+    summary = train(str(synth_corpus), str(tmp_path / "bf16"), preset_name="tiny",
+                    train_overrides={"epochs": 1, "precision": "mixed_bfloat16"},
+                    max_dev_utterances=0, verbose=0)
+    assert summary["precision"] == "mixed_bfloat16" and np.isfinite(summary["final"]["loss"])
+    assert keras.mixed_precision.dtype_policy().name == "float32"  # not leaked
+    model, _, _ = load_run(tmp_path / "bf16")
+    assert all(w.dtype == "float32" for w in model.weights)
+    out = model({"waveform": np.zeros((1, 16000), np.float32), "num_samples": np.array([16000])})
+    assert out["logits"].dtype == tf.float32
