@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ds2_tf.config import preset
 from tfrecords_tools.manifests import read_source
-from tfrecords_tools.prepare import (Job, PrepareOptions, output_dir_ready, print_skips,
+from tfrecords_tools.prepare import (PrepareOptions, output_dir_ready, print_skips,
                                      record_split, resolve_alphabet, write_split)
 from tfrecords_tools.writer import DATASET_JSON, read_dataset_json, write_dataset_json
 
@@ -39,8 +39,7 @@ def prepare_corpus(out_dir: str | Path, sources: list[str], alphabet: str = "eng
     for split, paths in splits.items():
         jobs = []
         for path in paths:
-            jobs.extend(Job(i.utt_id, i.where, i.transcript, i.speaker, audio_path=i.audio_path,
-                            error=i.error) for i in read_source(path))
+            jobs.extend(read_source(path))
         jobs_by_split[split] = jobs
     if info.get("alphabet") and alphabet in ("english", "auto") and not overwrite:
         from ds2_tf.alphabet import Alphabet

@@ -18,7 +18,8 @@ SPEAKER_COLUMNS = ("speaker", "speaker_id", "client_id")
 
 @dataclass(frozen=True)
 class Item:
-    """One utterance to prepare; ``where`` names it in reports (file or file:line)."""
+    """One utterance to prepare, from an audio file or a synthesis ``recipe``; ``where`` names
+    it in reports (file or file:line); ``error`` is set when its manifest line was unusable."""
 
     utt_id: str
     audio_path: str
@@ -26,6 +27,7 @@ class Item:
     speaker: str = ""
     where: str = ""
     error: str = ""
+    recipe: dict | None = None
 
 
 def read_source(source: str | Path) -> Iterator[Item]:
@@ -97,68 +99,76 @@ def _pick(row: dict, names: tuple[str, ...]) -> str | None:
     return None
 
 
-def read_csv(path: Path) -> Iterator[Item]:
-    """``path,transcript[,speaker]`` (TSV for .tsv); an optional header may name the columns."""
-    delimiter = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
-    header: list[str] | None = None
+class _BadLine(ValueError):
+    pass
+
+
+def _read_rows(path: Path, parse) -> Iterator[Item]:
+    """Shared line loop of the table manifests: ``parse(line, number)`` returns
+    (audio, text, speaker, utt_id or None), None for a line to pass over (header), or raises
+    _BadLine; every problem becomes an Item with ``error`` naming file:line."""
     seen_ids: dict[str, int] = {}
     for number, line, error in _decoded_lines(path):
         where = f"{path}:{number}"
-        if error:
-            yield Item(f"{path.stem}:{number}", "", "", where=where, error=error)
+        if not error and not line.strip():
             continue
-        if not line.strip():
+        try:
+            if error:
+                raise _BadLine(error)
+            row = parse(line, number)
+        except _BadLine as err:
+            yield Item(f"{path.stem}:{number}", "", "", where=where, error=str(err))
             continue
+        if row is None:
+            continue
+        audio, text, speaker, utt_id = row
+        audio_path = _resolve(path, str(audio).strip())
+        yield Item(str(utt_id or _unique_id(audio_path.stem, seen_ids)), str(audio_path),
+                   str(text), str(speaker or "").strip(), where=f"{audio_path} ({where})")
+
+
+def read_csv(path: Path) -> Iterator[Item]:
+    """``path,transcript[,speaker]`` (TSV for .tsv); an optional header may name the columns."""
+    delimiter = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
+    header: list[str] = []
+
+    def parse(line: str, number: int):
         fields = next(csv.reader([line], delimiter=delimiter))
         names = [f.strip().lower() for f in fields]
-        if header is None and number == 1 and set(names) & set(PATH_COLUMNS) \
-                and set(names) & set(TEXT_COLUMNS):
-            header = names
-            continue
-        if header is not None:
+        if number == 1 and set(names) & set(PATH_COLUMNS) and set(names) & set(TEXT_COLUMNS):
+            header.extend(names)
+            return None
+        if header:
             row = dict(zip(header, fields))
             audio, text, speaker = (_pick(row, PATH_COLUMNS), _pick(row, TEXT_COLUMNS),
-                                    _pick(row, SPEAKER_COLUMNS) or "")
+                                    _pick(row, SPEAKER_COLUMNS))
         else:
             audio = fields[0] if fields else None
             text = fields[1] if len(fields) > 1 else None
             speaker = fields[2] if len(fields) > 2 else ""
         if not audio or text is None:
-            yield Item(f"{path.stem}:{number}", "", "", where=where,
-                       error="expected `path<sep>transcript[<sep>speaker]`")
-            continue
-        audio_path = _resolve(path, audio.strip())
-        yield Item(_unique_id(audio_path.stem, seen_ids), str(audio_path), text,
-                   speaker.strip(), where=f"{audio_path} ({where})")
+            raise _BadLine("expected `path<sep>transcript[<sep>speaker]`")
+        return audio, text, speaker, None
+
+    return _read_rows(path, parse)
 
 
 def read_jsonl(path: Path) -> Iterator[Item]:
     """One JSON object per line with a path field (audio_filepath/path/…) and a text field."""
-    seen_ids: dict[str, int] = {}
-    for number, line, error in _decoded_lines(path):
-        where = f"{path}:{number}"
-        if error:
-            yield Item(f"{path.stem}:{number}", "", "", where=where, error=error)
-            continue
-        if not line.strip():
-            continue
+
+    def parse(line: str, number: int):
         try:
             row = json.loads(line)
-            if not isinstance(row, dict):
-                raise ValueError("not an object")
         except ValueError as err:
-            yield Item(f"{path.stem}:{number}", "", "", where=where,
-                       error=f"not a JSON object ({err})")
-            continue
+            raise _BadLine(f"not a JSON object ({err})") from None
+        if not isinstance(row, dict):
+            raise _BadLine("not a JSON object")
         audio, text = _pick(row, PATH_COLUMNS), _pick(row, TEXT_COLUMNS)
         if not audio or text is None:
-            yield Item(f"{path.stem}:{number}", "", "", where=where,
-                       error=f"needs one of {PATH_COLUMNS} and one of {TEXT_COLUMNS}")
-            continue
-        audio_path = _resolve(path, str(audio))
-        yield Item(str(row.get("utt_id") or _unique_id(audio_path.stem, seen_ids)),
-                   str(audio_path), str(text), str(_pick(row, SPEAKER_COLUMNS) or ""),
-                   where=f"{audio_path} ({where})")
+            raise _BadLine(f"needs one of {PATH_COLUMNS} and one of {TEXT_COLUMNS}")
+        return audio, text, _pick(row, SPEAKER_COLUMNS), row.get("utt_id")
+
+    return _read_rows(path, parse)
 
 
 def _unique_id(stem: str, seen: dict[str, int]) -> str:

@@ -1,7 +1,7 @@
 """Validate utterances in parallel and write one split of sharded TFRecords + its statistics.
 
 Shared by ``ds2 prepare`` (files from manifests) and ``ds2 synth`` (audio rendered by TTS): both
-produce :class:`Job` s; workers decode or synthesize, validate and measure them, and the parent
+produce :class:`~tfrecords_tools.manifests.Item` s; workers decode or synthesize, validate and measure them, and the parent
 process alone writes, so shards are written in job order and the same inputs give the same bytes.
 """
 from __future__ import annotations
@@ -20,19 +20,7 @@ from ds2_tf.alphabet import Alphabet, TranscriptError
 from ds2_tf.config import RunConfig, min_frames_for_label
 from ds2_tf.spectrogram import log_power_spectrogram
 from tfrecords_tools.audio import SAMPLE_RATE_HZ, AudioError, load_pcm16, pcm16_to_float
-
-
-@dataclass(frozen=True)
-class Job:
-    """One utterance to produce: from an audio file, or from a synthesis recipe."""
-
-    utt_id: str
-    where: str
-    transcript: str
-    speaker: str = ""
-    audio_path: str = ""
-    recipe: dict | None = None
-    error: str = ""  # set by a manifest reader that could not read the line
+from tfrecords_tools.manifests import Item
 
 
 @dataclass(frozen=True)
@@ -75,7 +63,7 @@ def _init_worker(options: PrepareOptions) -> None:
     _OPTIONS = options
 
 
-def process(job: Job) -> Utterance | Skipped:
+def process(job: Item) -> Utterance | Skipped:
     """Worker: decode/synthesize, validate, normalize and measure one utterance."""
     options = _OPTIONS
     if job.error:
@@ -115,7 +103,7 @@ def process(job: Job) -> Utterance | Skipped:
     return utt
 
 
-def run_jobs(jobs: Iterable[Job], options: PrepareOptions, workers: int) -> Iterator:
+def run_jobs(jobs: Iterable[Item], options: PrepareOptions, workers: int) -> Iterator:
     """Results in job order; ``workers`` > 1 uses spawned processes (TensorFlow is not forked)."""
     if workers <= 1:
         _init_worker(options)
@@ -221,7 +209,7 @@ def output_dir_ready(out_dir: Path, split: str, overwrite: bool, info: dict) -> 
                               f"(pass --overwrite to replace it)")
 
 
-def write_split(out_dir: Path, split: str, jobs: Iterable[Job], options: PrepareOptions,
+def write_split(out_dir: Path, split: str, jobs: Iterable[Item], options: PrepareOptions,
                 workers: int, total: int | None = None, target_hours: float | None = None,
                 shard_bytes: int = 32 << 20, compress: bool = False) -> SplitStats:
     """Run ``jobs`` through the workers into ``<split>-*.tfrecord``; stop early at ``target_hours``."""

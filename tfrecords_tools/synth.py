@@ -356,7 +356,8 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
     """Write train/dev/test splits totalling about ``hours`` of synthetic speech."""
     from ds2_tf.alphabet import Alphabet
     from ds2_tf.config import preset
-    from tfrecords_tools.prepare import (Job, PrepareOptions, output_dir_ready, print_skips,
+    from tfrecords_tools.manifests import Item
+    from tfrecords_tools.prepare import (PrepareOptions, output_dir_ready, print_skips,
                                          record_split, write_split)
     from tfrecords_tools.writer import DATASET_JSON, read_dataset_json, write_dataset_json
 
@@ -384,8 +385,8 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
     for split in ("train", "dev", "test"):
         stream = recipes(split, pools[split], texts[split], seed,
                          augment if split == "train" else None)
-        jobs = (Job(f"{split}-{r['index']:07d}", f"synth {split} #{r['index']} ({r['engine']}:"
-                    f"{r['voice']})", r["text"], f"{r['engine']}:{r['voice']}", recipe=r)
+        jobs = (Item(f"{split}-{r['index']:07d}", "", r["text"], f"{r['engine']}:{r['voice']}",
+                     where=f"synth {split} #{r['index']} ({r['engine']}:{r['voice']})", recipe=r)
                 for r in stream)
         stats = write_split(out_dir, split, _bounded(jobs, targets[split]), options, workers,
                             target_hours=targets[split])
