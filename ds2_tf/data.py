@@ -88,7 +88,7 @@ def _to_model_inputs(batch):
     return x, y
 
 
-def _add_noise(probability: float, snr_db: tuple[float, float], seed: int):
+def _add_noise(probability: float, snr_db: tuple[float, float]):
     def add(x, y):
         wave, n = x["waveform"], x["num_samples"]
         mask = tf.sequence_mask(n, tf.shape(wave)[1], tf.float32)
@@ -165,6 +165,6 @@ def make_dataset(data_dir: str, split: str, config: RunConfig, alphabet: Alphabe
 
     ds = ds.map(finish, num_parallel_calls=AUTOTUNE)
     if training and config.train.noise_prob > 0:
-        ds = ds.map(_add_noise(config.train.noise_prob, config.train.noise_snr_db,
-                               config.train.seed), num_parallel_calls=AUTOTUNE)
+        ds = ds.map(_add_noise(config.train.noise_prob, config.train.noise_snr_db),
+                    num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)

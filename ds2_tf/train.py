@@ -78,8 +78,8 @@ def make_optimizer(train, total_steps: int) -> keras.optimizers.Optimizer:
 
 
 def estimate_steps(split_info: dict, config: RunConfig) -> int:
-    frames = split_info["hours"] * 3600 * 1000 / config.features.hop_samples * \
-        config.features.sample_rate_hz / 1000
+    """Batches per epoch, from the split's hours and the padded-frame budget per batch."""
+    frames = split_info["hours"] * 3600 * config.features.sample_rate_hz / config.features.hop_samples
     return max(1, int(math.ceil(1.15 * frames / config.train.batch_frames)))
 
 
@@ -250,14 +250,14 @@ def _train(data_dir, out_dir, preset_name, train_overrides, strategy_name, max_m
     callbacks: list[keras.callbacks.Callback] = [EpochCounter(epoch), NaNGuard()]
     budget = TimeBudget(max_minutes)
     callbacks.append(budget)
-    monitor, mode = "loss", "min"
+    monitor = "loss"
     if "dev" in info["splits"] and max_dev_utterances != 0:
         dev_ds = make_dataset(data_dir, "dev", config, alphabet, with_meta=True,
                               limit=max_dev_utterances)
         callbacks.append(DevMetrics(dev_ds, alphabet, log_dir))
         monitor = "dev_wer"
     callbacks += [
-        keras.callbacks.ModelCheckpoint(str(out / BEST), monitor=monitor, mode=mode,
+        keras.callbacks.ModelCheckpoint(str(out / BEST), monitor=monitor, mode="min",
                                         save_best_only=True, save_weights_only=True),
         keras.callbacks.BackupAndRestore(str(out / "backup"),
                                          save_freq=max(1, min(200, steps // 2)),
