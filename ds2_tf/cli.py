@@ -38,7 +38,8 @@ def cmd_synth(args) -> int:
     hours = args.hours if args.hours is not None else PRESET_HOURS[args.preset]
     augment = None
     if args.augment:
-        augment = Augmentation(speed=args.speed, reverb_prob=args.reverb_prob,
+        augment = Augmentation(speed=args.speed, pitch=tuple(int(p) for p in args.pitch),
+                               reverb_prob=args.reverb_prob,
                                noise_prob=args.noise_prob, snr_db=args.snr)
     info = synth_corpus(args.out, hours, language=args.language, seed=args.seed, augment=augment,
                         workers=args.workers, overwrite=args.overwrite,
@@ -128,11 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hours", type=float, default=None, help="total hours (overrides --preset)")
     p.add_argument("--language", choices=("en", "cmn"), default="en",
                    help="en (English) or cmn (Mandarin, espeak-ng, character alphabet)")
-    p.add_argument("--engines", default=None, help="comma list of espeak,flite,festival")
+    p.add_argument("--engines", default=None, help="comma list of espeak,flite,festival,piper (default: all installed)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--augment", action="store_true",
                    help="augment the train split (speed, reverb, noise as set below)")
     p.add_argument("--speed", type=_range, default=(0.9, 1.1), metavar="LO:HI")
+    p.add_argument("--pitch", type=_range, default=(30, 70), metavar="LO:HI",
+                   help="espeak-ng base pitch range (0-99) for augmented train voices")
     p.add_argument("--reverb-prob", type=float, default=0.3)
     p.add_argument("--noise-prob", type=float, default=0.3)
     p.add_argument("--snr", type=_range, default=(10.0, 30.0), metavar="LO:HI",

