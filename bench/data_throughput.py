@@ -139,7 +139,7 @@ def main() -> int:
     (out / "data_throughput.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = ["| step | workers | audio hours per wall minute (median) | speed-up vs 1 worker |",
              "|---|---|---|---|"]
-    for name, rows in (("synth (espeak-ng, flite, festival)", synth),
+    for name, rows in (("synth (espeak-ng, flite, festival, Piper)", synth),
                        ("prepare (44.1 kHz stereo WAV → 16 kHz TFRecords)", prep)):
         for row in rows:
             lines.append(f"| {name} | {row['workers']} | {row['hours_per_minute']:.2f} | "
