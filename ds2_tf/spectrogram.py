@@ -1,4 +1,5 @@
-"""The spectrogram definition, in numpy: shared by the in-graph layer and corpus statistics.
+"""The spectrogram definition in numpy, for corpus statistics (the in-graph layer
+:class:`ds2_tf.features.Spectrogram` computes the same, checked by tests/test_layers.py).
 
 Framing + two matmuls with Hann-windowed cos/sin matrices, instead of `tf.signal.stft`, because a
 320-point FFT is not a power of two and RFFT2D does not run in TFLite; matmuls convert to builtin
@@ -11,14 +12,23 @@ import numpy as np
 LOG_FLOOR = 1e-10  # keeps log() finite on digital silence
 
 
-def dft_matrices(window_samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """[window, bins] real and imaginary DFT matrices with the periodic Hann window folded in."""
+def hann_window(window_samples: int) -> np.ndarray:
+    """Periodic Hann window (as tf.signal.hann_window(periodic=True))."""
     n = np.arange(window_samples)
-    bins = window_samples // 2 + 1
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * n / window_samples)
-    angle = 2 * np.pi * np.outer(n, np.arange(bins)) / window_samples
-    return ((window[:, None] * np.cos(angle)).astype(np.float32),
-            (-window[:, None] * np.sin(angle)).astype(np.float32))
+    return (0.5 - 0.5 * np.cos(2 * np.pi * n / window_samples)).astype(np.float32)
+
+
+def dft_matrices(window_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """[window, bins] real and imaginary DFT matrices with the periodic Hann window folded in.
+
+    Same values as the graph's: float32 cos/sin of 2π·(n·k mod N)/N times the float32 window.
+    """
+    n = np.arange(window_samples)
+    index = np.outer(n, np.arange(window_samples // 2 + 1)) % window_samples
+    angle = 2 * np.pi * np.arange(window_samples) / window_samples
+    window = hann_window(window_samples)[:, None]
+    return (window * np.cos(angle).astype(np.float32)[index],
+            -window * np.sin(angle).astype(np.float32)[index])
 
 
 def frame(audio: np.ndarray, window_samples: int, hop_samples: int) -> np.ndarray:

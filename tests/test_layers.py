@@ -123,3 +123,11 @@ def test_layers_round_trip_through_config():
     rnn = BatchNormRNN(8, cell="lstm", bidirectional=False)
     assert BatchNormRNN.from_config(rnn.get_config()).get_config() == rnn.get_config()
     assert RowConv.from_config(RowConv(4).get_config()).future_frames == 4
+
+
+def test_in_graph_spectrogram_matches_the_numpy_definition_used_for_statistics():
+    from ds2_tf.spectrogram import log_power_spectrogram
+
+    wave = np.random.default_rng(5).standard_normal(4000).astype(np.float32) * 0.2
+    feats, _ = Spectrogram(320, 160)(wave[None], np.array([4000]))
+    np.testing.assert_allclose(feats[0].numpy(), log_power_spectrogram(wave), atol=2e-3, rtol=1e-4)
