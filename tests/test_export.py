@@ -1,0 +1,275 @@
+"""Exports: SavedModel for TF Serving (gRPC and REST clients), TFLite float/int8, bad input."""
+import http.server
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+from concurrent import futures
+
+import numpy as np
+import pytest
+import soundfile
+import tensorflow as tf
+
+from tests.conftest import REPO, needs_espeak
+from tfrecords_tools.schema import parse_example
+from tfrecords_tools.writer import shard_paths
+
+pytestmark = [needs_espeak, pytest.mark.slow]
+
+
+def utterances(data_dir, split):
+    out = []
+    for record in tf.data.TFRecordDataset(shard_paths(data_dir, split)):
+        ex = parse_example(record.numpy())
+        out.append((np.frombuffer(ex["audio"], "<i2").astype(np.float32) / 32768, ex["transcript"]))
+    return out
+
+
+def wav_bytes(audio, rate=16000, channels=1):
+    buffer = io.BytesIO()
+    data = np.stack([audio] * channels, 1) if channels > 1 else audio
+    soundfile.write(buffer, data, rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def exported(trained_run, tmp_path_factory):
+    from export.exporter import export_run
+
+    out = tmp_path_factory.mktemp("export")
+    written = export_run(trained_run, out, name="ds2", tflite=True, int8=True)
+    return out, written
+
+
+@pytest.fixture(scope="module")
+def keras_model(trained_run):
+    from ds2_tf.run import load_run
+
+    return load_run(trained_run)
+
+
+@pytest.fixture(scope="module")
+def loaded(exported):
+    return tf.saved_model.load(exported[1]["saved_model"])
+
+
+def keras_outputs(keras_model, audio):
+    model, _, alphabet = keras_model
+    from ds2_tf.decode import greedy_decode
+
+    out = model({"waveform": audio[None], "num_samples": np.array([len(audio)], np.int32)})
+    log_probs = tf.nn.log_softmax(out["logits"]).numpy()
+    return log_probs, greedy_decode(log_probs, out["output_length"].numpy(), alphabet)[0]
+
+
+def test_tf_serving_layout_and_metadata(exported):
+    out, written = exported
+    version = out / "ds2" / "1"
+    assert written["saved_model"] == str(version) and (version / "saved_model.pb").exists()
+    assert json.loads((version / "assets.extra" / "alphabet.json").read_text())["blank_index"] == 28
+    assert json.loads((version / "assets.extra" / "config.json").read_text())["preset"] == "tiny"
+
+
+def test_saved_model_matches_keras(loaded, keras_model, synth_corpus):
+    audio = [a for a, _ in utterances(synth_corpus, "test")[:3]]
+    from export.serving_client import waveform_batch
+
+    batch, lengths = waveform_batch(audio)
+    out = loaded.signatures["serving_default"](waveform=tf.constant(batch),
+                                               num_samples=tf.constant(lengths))
+    wav_out = loaded.signatures["transcribe_wav"](wav=tf.constant([wav_bytes(a) for a in audio]))
+    for i, a in enumerate(audio):
+        want_lp, want_text = keras_outputs(keras_model, a)
+        t = int(out["output_length"][i])
+        assert t == want_lp.shape[1]
+        np.testing.assert_allclose(out["log_probs"][i, :t].numpy(), want_lp[0], atol=1e-5)
+        assert out["transcript"][i].numpy().decode() == want_text
+        # WAV path: the same audio after int16 rounding, so the same transcript
+        assert wav_out["transcript"][i].numpy().decode() == want_text
+
+
+def test_saved_model_runs_in_a_fresh_process_with_tensorflow_only(exported, synth_corpus, tmp_path):
+    audio, _ = utterances(synth_corpus, "test")[0]
+    (tmp_path / "a.wav").write_bytes(wav_bytes(audio))
+    script = (
+        "import sys, tensorflow as tf\n"
+        f"m = tf.saved_model.load({exported[1]['saved_model']!r})\n"
+        f"out = m.signatures['transcribe_wav'](wav=tf.constant([open({str(tmp_path / 'a.wav')!r}, 'rb').read()]))\n"
+        "assert not any(n.startswith(('ds2_tf', 'export', 'tfrecords_tools')) for n in sys.modules)\n"
+        "print(out['transcript'][0].numpy().decode())\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(result.stdout.strip()) > 0
+
+
+def test_saved_model_cli_show_and_run(exported, tmp_path):
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    path = exported[1]["saved_model"]
+    show = subprocess.run([cli, "show", "--dir", path, "--all"], capture_output=True, text=True,
+                          timeout=300)
+    assert show.returncode == 0, show.stderr[-2000:]
+    assert "transcribe_wav" in show.stdout and "log_probs" in show.stdout
+    np.save(tmp_path / "w.npy", (np.sin(np.arange(16000) / 7) * 0.1).astype(np.float32)[None])
+    np.save(tmp_path / "n.npy", np.array([16000], np.int32))
+    run = subprocess.run([cli, "run", "--dir", path, "--tag_set", "serve", "--signature_def",
+                          "serving_default", "--inputs",
+                          f"waveform={tmp_path / 'w.npy'};num_samples={tmp_path / 'n.npy'}"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "transcript" in run.stdout and "output_length" in run.stdout
+
+
+@pytest.mark.parametrize("case, call, message", [
+    ("other rate", lambda m: m.signatures["transcribe_wav"](
+        wav=tf.constant([wav_bytes(np.full(8000, 0.1, np.float32), rate=8000)])), "16000 Hz"),
+    ("stereo", lambda m: m.signatures["transcribe_wav"](
+        wav=tf.constant([wav_bytes(np.full(8000, 0.1, np.float32), channels=2)])), "mono"),
+    ("not a wav", lambda m: m.signatures["transcribe_wav"](wav=tf.constant([b"hello"])), "RIFF"),
+    ("empty", lambda m: m.signatures["serving_default"](
+        waveform=tf.zeros([1, 0]), num_samples=tf.constant([0])), "shorter than one analysis window"),
+    ("nan", lambda m: m.signatures["serving_default"](
+        waveform=tf.fill([1, 4000], np.float32("nan")), num_samples=tf.constant([4000])), "NaN"),
+    ("lengths", lambda m: m.signatures["serving_default"](
+        waveform=tf.zeros([1, 4000]), num_samples=tf.constant([9000])), "larger than"),
+    ("dtype", lambda m: m.signatures["serving_default"](
+        waveform=tf.zeros([1, 4000], tf.int32), num_samples=tf.constant([4000])), "float"),
+])
+def test_bad_input_is_invalid_argument_with_a_clear_message(loaded, case, call, message):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        call(loaded)
+
+
+# ---- serving: an in-test gRPC PredictionService and a REST endpoint on 127.0.0.1 -----------------
+def serve_grpc(saved_model):
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    class Service(prediction_service_pb2_grpc.PredictionServiceServicer):
+        def Predict(self, request, context):
+            signature = saved_model.signatures[request.model_spec.signature_name or "serving_default"]
+            inputs = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
+            try:
+                outputs = signature(**inputs)
+            except tf.errors.InvalidArgumentError as err:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, err.message)
+            reply = predict_pb2.PredictResponse()
+            for name in request.output_filter or outputs:
+                reply.outputs[name].CopyFrom(tf.make_tensor_proto(outputs[name].numpy()))
+            return reply
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Service(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, f"127.0.0.1:{port}"
+
+
+def test_grpc_predict_through_a_prediction_service(loaded, keras_model, synth_corpus):
+    from export.serving_client import predict_grpc
+
+    audio = [a for a, _ in utterances(synth_corpus, "test")[:2]]
+    want = [keras_outputs(keras_model, a)[1] for a in audio]
+    server, address = serve_grpc(loaded)
+    try:
+        assert predict_grpc(address, "ds2", wavs=[wav_bytes(a) for a in audio]) == want
+        assert predict_grpc(address, "ds2", waveforms=audio) == want
+        with pytest.raises(RuntimeError, match="INVALID_ARGUMENT: WAV sample rate must be 16000 Hz"):
+            predict_grpc(address, "ds2", wavs=[wav_bytes(audio[0][::2], rate=8000)])
+    finally:
+        server.stop(None)
+
+
+def test_rest_instances_and_inputs_forms(loaded, keras_model, synth_corpus):
+    """A loopback server that answers TF Serving's REST predict API from the SavedModel."""
+    import base64
+
+    from export.serving_client import predict_rest, rest_body
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            signature = loaded.signatures[body["signature_name"]]
+            decode = lambda v: base64.b64decode(v["b64"]) if isinstance(v, dict) else v
+            if "instances" in body:
+                columns = {k: [decode(row[k]) for row in body["instances"]] for k in body["instances"][0]}
+            else:
+                columns = {k: [decode(v) for v in vs] for k, vs in body["inputs"].items()}
+            spec = signature.structured_input_signature[1]
+            outputs = signature(**{k: tf.constant(v, spec[k].dtype) for k, v in columns.items()})
+            texts = [t.decode() for t in outputs["transcript"].numpy()]
+            reply = ({"predictions": [{"transcript": t} for t in texts]} if "instances" in body
+                     else {"outputs": {"transcript": texts}})
+            data = json.dumps(reply).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    audio = [a for a, _ in utterances(synth_corpus, "test")[:2]]
+    want = [keras_outputs(keras_model, a)[1] for a in audio]
+    try:
+        for form in ("instances", "inputs"):
+            assert predict_rest(url, "ds2", rest_body(wavs=[wav_bytes(a) for a in audio], form=form)) == want
+            assert predict_rest(url, "ds2", rest_body(waveforms=audio, form=form)) == want
+    finally:
+        server.shutdown()
+
+
+# ---- TFLite ----------------------------------------------------------------------------------------
+def test_tflite_has_only_builtin_ops(exported):
+    from export.tflite import op_names
+
+    for path in exported[1]["tflite"]:
+        ops = op_names(open(path, "rb").read())
+        assert "WHILE" in ops and "CONV_2D" in ops
+        assert not any(op.startswith("Flex") or op == "CUSTOM" for op in ops), ops
+
+
+@pytest.mark.parametrize("runtime", ["litert", "tf"])
+def test_tflite_float_matches_keras(exported, keras_model, synth_corpus, runtime):
+    from export.tflite import TFLiteRecognizer
+
+    recognizer = TFLiteRecognizer(exported[1]["tflite"][0], num_threads=2, runtime=runtime)
+    for audio, _ in utterances(synth_corpus, "test")[:3]:  # different lengths: dynamic N
+        want_lp, want_text = keras_outputs(keras_model, audio)
+        np.testing.assert_allclose(recognizer.log_probs(audio), want_lp[0], atol=1e-4)
+        assert recognizer.transcribe(audio) == want_text
+
+
+def test_tflite_int8_cer_within_one_point_of_float(exported, synth_corpus):
+    from ds2_tf.metrics import error_rates
+    from export.tflite import TFLiteRecognizer
+
+    data = utterances(synth_corpus, "test") + utterances(synth_corpus, "train")
+    refs = [t for _, t in data]
+    float_path, int8_path = exported[1]["tflite"]
+    assert os.path.getsize(int8_path) < 0.6 * os.path.getsize(float_path)
+    rates = {}
+    for path in (float_path, int8_path):
+        recognizer = TFLiteRecognizer(path)
+        rates[path] = error_rates(refs, [recognizer.transcribe(a) for a, _ in data])["cer"]
+    assert abs(rates[int8_path] - rates[float_path]) <= 0.01, rates
+
+
+def test_mixed_precision_run_exports_float32(synth_corpus, tmp_path):
+    from ds2_tf.train import train
+    from export.exporter import export_run
+
+    train(str(synth_corpus), str(tmp_path / "bf16"), preset_name="tiny",
+          train_overrides={"epochs": 1, "precision": "mixed_bfloat16"}, max_dev_utterances=0, verbose=0)
+    written = export_run(tmp_path / "bf16", tmp_path / "out", tflite=True)
+    sig = tf.saved_model.load(written["saved_model"]).signatures["serving_default"]
+    assert sig.structured_outputs["log_probs"].dtype == tf.float32
+    interpreter = tf.lite.Interpreter(model_path=written["tflite"][0])
+    assert all(d["dtype"] in (np.float32, np.int32, np.int64, np.bool_)
+               for d in interpreter.get_tensor_details() if d["dtype"] is not None)
