@@ -94,7 +94,7 @@ def cmd_transcribe(args) -> int:
     from ds2_tf.transcribe import transcribe_files
 
     failures = transcribe_files(args.run, args.files, decoder=args.decoder,
-                                beam_width=args.beam_width)
+                                beam_width=args.beam_width, streaming=args.stream)
     return 1 if failures == len(args.files) else 0
 
 
@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model with model.fit")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True, help="run directory (checkpoints, logs, config)")
-    p.add_argument("--preset", default="small", help="tiny | small | ds2 | streaming")
+    p.add_argument("--preset", default="small", help="tiny | tiny-streaming | small | ds2 | streaming")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-frames", type=int, default=None,
                    help="padded spectrogram frames per batch")
@@ -191,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+")
     p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
     p.add_argument("--beam-width", type=int, default=32)
+    p.add_argument("--stream", action="store_true",
+                   help="feed the audio chunk by chunk and print partial results as they arrive "
+                        "(unidirectional models, e.g. the 'streaming' preset)")
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser("export", help="SavedModel for TF Serving (+ TFLite, streaming)")

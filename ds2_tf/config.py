@@ -185,6 +185,14 @@ PRESETS: dict[str, RunConfig] = {
         train=TrainConfig(learning_rate=3e-3, warmup_steps=10, decay_steps=1000, epochs=10,
                           batch_frames=4000, spec_augment=False, clipnorm=50.0),
     ),
+    # Unidirectional tiny model with a row convolution: streaming tests.
+    "tiny-streaming": RunConfig(
+        preset="tiny-streaming",
+        model=ModelConfig(conv=(ConvSpec(8, (5, 21), (2, 4)),), rnn_layers=1, rnn_units=48,
+                          bidirectional=False, row_conv_future=3, bn_momentum=0.9),
+        train=TrainConfig(learning_rate=3e-3, warmup_steps=10, decay_steps=1000, epochs=10,
+                          batch_frames=4000, spec_augment=False, clipnorm=50.0),
+    ),
     # CPU demo: 2 conv (time stride 2) + 3 × BiGRU-256 ≈ 7 M parameters.
     "small": RunConfig(
         preset="small",

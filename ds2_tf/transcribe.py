@@ -25,9 +25,28 @@ def transcribe_waveforms(model, alphabet, waveforms: list[np.ndarray], decoder="
                   beam_width)
 
 
-def transcribe_files(run_dir, files, decoder="greedy", beam_width=32, stream=sys.stdout) -> int:
-    """Prints ``path<TAB>transcript`` per file; returns the number of files that failed."""
+def streaming_transcriber(model, config, alphabet, chunk_frames: int = 32):
+    """A StreamingTranscriber running the run's model chunk by chunk (unidirectional models)."""
+    from export.streaming import StreamingModel, StreamingTranscriber
+
+    streaming = StreamingModel(model, config, chunk_frames)
+    step = tf.function(streaming.step)
+    return StreamingTranscriber(lambda inputs: step({k: tf.constant(v) for k, v in inputs.items()}),
+                                streaming.chunk_samples, streaming.initial_state(), alphabet,
+                                streaming.flush_steps)
+
+
+def transcribe_files(run_dir, files, decoder="greedy", beam_width=32, stream=sys.stdout,
+                     streaming: bool = False, piece_seconds: float = 0.5) -> int:
+    """Prints ``path<TAB>transcript`` per file; returns the number of files that failed.
+
+    With ``streaming``, audio is fed in ``piece_seconds`` pieces as if it were arriving, and
+    each changed partial result is printed as ``path<TAB>… partial`` before the final line.
+    """
     model, config, alphabet = load_run(run_dir)
+    if streaming and config.model.bidirectional:
+        raise ValueError(f"{run_dir}: --stream needs a unidirectional model (preset 'streaming'); "
+                         "this run is bidirectional")
     failures = 0
     for path in files:
         try:
@@ -41,6 +60,17 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=32, stream=sys
                   f"{config.features.window_ms:g} ms frame", file=sys.stderr)
             failures += 1
             continue
-        text = transcribe_waveforms(model, alphabet, [audio], decoder, beam_width)[0]
+        if streaming:
+            transcriber = streaming_transcriber(model, config, alphabet)
+            shown = ""
+            piece = int(piece_seconds * config.features.sample_rate_hz)
+            for start in range(0, len(audio), piece):
+                partial = transcriber.accept(audio[start: start + piece])
+                if partial != shown:
+                    print(f"{path}\t… {partial}", file=stream, flush=True)
+                    shown = partial
+            text = transcriber.finish()
+        else:
+            text = transcribe_waveforms(model, alphabet, [audio], decoder, beam_width)[0]
         print(f"{path}\t{text}", file=stream, flush=True)
     return failures
