@@ -39,11 +39,14 @@ demo: system-deps $(VENV)/.installed
 	$(DS2) train --data $(DEMO)/data --out $(DEMO)/run --preset small --max-minutes $(DEMO_MINUTES)
 	$(DS2) evaluate --run $(DEMO)/run --data $(DEMO)/data --split test
 	$(DS2) evaluate --run $(DEMO)/run --data $(DEMO)/data --split test --decoder beam
+	$(DS2) export --run $(DEMO)/run --out $(DEMO)/export --version 1 --overwrite --tflite --int8
 	$(PY) -m tfrecords_tools.sample_wav $(DEMO)/data test $(DEMO)/sample.wav
 	$(DS2) transcribe $(DEMO)/run $(DEMO)/sample.wav
 
 bench: $(VENV)/.installed
 	$(PY) bench/data_throughput.py
+	$(PY) bench/export_latency.py --preset small
+	$(PY) bench/export_latency.py --preset streaming
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -20,6 +20,9 @@ def export_run(run_dir: str | Path, out_dir: str | Path, name: str = "ds2",
     """Always float32: a run trained in mixed precision is rebuilt in float32 before export."""
     out_dir = Path(out_dir)
     model, config, alphabet = load_run(run_dir, precision="float32")
+    if streaming and config.model.bidirectional:
+        raise ValueError(f"{run_dir}: --streaming needs a unidirectional model (preset "
+                         "'streaming'); this run is bidirectional")
     version = version or next_version(out_dir / name)
     written = {"saved_model": str(export_saved_model(model, config, alphabet, out_dir, name,
                                                      version, overwrite))}

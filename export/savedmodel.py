@@ -89,11 +89,9 @@ def export_saved_model(model, config: RunConfig, alphabet: Alphabet, out_dir: st
                        name: str = "ds2", version: int = 1, overwrite: bool = False) -> Path:
     """Write ``out_dir/name/version`` (TF Serving's model base path is ``out_dir/name``)."""
     target = Path(out_dir) / name / str(version)
-    if target.exists():
-        if not overwrite:
-            raise FileExistsError(f"{target}: already exists (pick another --version or pass "
-                                  "--overwrite)")
-        shutil.rmtree(target)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target}: already exists (pick another --version or pass "
+                              "--overwrite)")
     module = ServingModule(model, config, alphabet)
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -104,6 +102,8 @@ def export_saved_model(model, config: RunConfig, alphabet: Alphabet, out_dir: st
     staging.parent.mkdir(parents=True, exist_ok=True)
     archive.write_out(str(staging), verbose=False)
     write_metadata(staging, config, alphabet)
+    if target.exists():  # --overwrite: swap only once the new version is complete
+        shutil.rmtree(target)
     staging.rename(target)  # TF Serving only picks up complete version folders
     return target
 

@@ -1,0 +1,131 @@
+"""Export sizes and inference speed: real-time factor (seconds of compute per second of audio) of
+the SavedModel (batch 1 and 16) and TFLite float / int8 (1 and 2 threads), and streaming latency.
+
+    python bench/export_latency.py [--preset small] [--run RUN] [--seconds 10] [--repeats 5]
+
+Without --run the preset is built with random weights: speed does not depend on the weights.
+Writes export_latency.json and export_latency.md under --out. Medians of --repeats runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()  # warm-up (tracing, allocation)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--preset", default="small")
+    parser.add_argument("--run", default=None)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = parser.parse_args()
+
+    import numpy as np
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    from ds2_tf.alphabet import Alphabet
+    from ds2_tf.config import preset
+    from ds2_tf.model import build_model
+    from ds2_tf.run import load_run
+    from export.savedmodel import export_saved_model
+    from export.streaming import StreamingModel, export_streaming
+    from export.tflite import export_tflite
+
+    if args.run:
+        model, config, alphabet = load_run(args.run)
+        label = f"trained run {args.run} ({config.preset})"
+    else:
+        config, alphabet = preset(args.preset), Alphabet.english()
+        model = build_model(config, alphabet.num_classes)
+        label = f"`{args.preset}` preset, random weights"
+    rng = np.random.default_rng(0)
+    samples = int(args.seconds * 16000)
+    audio = (rng.standard_normal((16, samples)) * 0.1).astype(np.float32)
+    rows, sizes = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = export_saved_model(model, config, alphabet, tmp, "m", 1)
+        sizes["SavedModel"] = dir_size(saved)
+        signature = tf.saved_model.load(str(saved)).signatures["serving_default"]
+        for batch in (1, 16):
+            wave = tf.constant(audio[:batch])
+            lengths = tf.fill([batch], samples)
+            t = median_time(lambda: signature(waveform=wave, num_samples=lengths), args.repeats)
+            rows.append({"artifact": "SavedModel", "batch": batch, "threads": "all (2)",
+                         "rtf": t / (batch * args.seconds)})
+        lite_paths = export_tflite(model, config, alphabet, Path(tmp) / "lite", "m", int8=True)
+        for path in lite_paths:
+            kind = "TFLite int8" if "int8" in path.name else "TFLite float32"
+            sizes[kind] = path.stat().st_size
+            for threads in (1, 2):
+                interpreter = Interpreter(model_path=str(path), num_threads=threads)
+                index = interpreter.get_input_details()[0]["index"]
+                interpreter.resize_tensor_input(index, [1, samples])
+                interpreter.allocate_tensors()
+                interpreter.set_tensor(index, audio[:1])
+                t = median_time(interpreter.invoke, args.repeats)
+                rows.append({"artifact": kind, "batch": 1, "threads": threads,
+                             "rtf": t / args.seconds})
+        streaming_row = None
+        if not config.model.bidirectional:
+            _, lite = export_streaming(model, config, alphabet, Path(tmp) / "stream", "m")
+            sizes["TFLite streaming"] = lite.stat().st_size
+            runner = Interpreter(model_path=str(lite), num_threads=1).get_signature_runner("step")
+            stream = StreamingModel(model, config, 32)
+            inputs = {"chunk": audio[:1, : stream.chunk_samples],
+                      "num_valid": np.array([stream.chunk_samples], np.int32),
+                      "ended": np.array([0], np.int32), **stream.initial_state()}
+            t = median_time(lambda: runner(**inputs), args.repeats * 4)
+            chunk_s = stream.chunk_samples / 16000
+            streaming_row = {"chunk_ms": 1000 * chunk_s, "step_ms": 1000 * t, "rtf": t / chunk_s}
+    result = {"model": label, "params": int(model.count_params()), "audio_seconds": args.seconds,
+              "sizes_bytes": sizes, "rtf": rows, "streaming": streaming_row,
+              "machine": {"cpus": os.cpu_count(), "tensorflow": tf.__version__},
+              "date": time.strftime("%Y-%m-%d")}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"export_latency_{config.preset}.json").write_text(json.dumps(result, indent=1) + "\n")
+    lines = [f"Model: {label}, {result['params'] / 1e6:.1f} M parameters; {args.seconds:g} s "
+             f"utterances; median of {args.repeats}.", "",
+             "| artifact | batch | threads | real-time factor | size |", "|---|---|---|---|---|"]
+    for row in rows:
+        size = sizes.get(row["artifact"])
+        lines.append(f"| {row['artifact']} | {row['batch']} | {row['threads']} | "
+                     f"{row['rtf']:.4f} | {size / 1e6:.1f} MB |" if size else
+                     f"| {row['artifact']} | {row['batch']} | {row['threads']} | {row['rtf']:.4f} | |")
+    if streaming_row:
+        lines += ["", f"Streaming TFLite (1 thread): {streaming_row['step_ms']:.1f} ms per "
+                      f"{streaming_row['chunk_ms']:.0f} ms chunk (RTF {streaming_row['rtf']:.3f}), "
+                      f"{sizes['TFLite streaming'] / 1e6:.1f} MB."]
+    lines.append(f"({os.cpu_count()} CPUs, TensorFlow {tf.__version__}, {result['date']})")
+    (out / f"export_latency_{config.preset}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
