@@ -96,8 +96,8 @@ class StreamingModel(tf.Module):
 
     # ---- one step ---------------------------------------------------------------------------------
     def step(self, inputs: dict) -> dict:
-        cfg, m = self.config, self.model
-        big = tf.constant(2 ** 30, tf.int32)
+        cfg, model = self.config, self.model
+        big = tf.constant(2 ** 30, tf.int32)  # 'no end yet': every index is below it
         chunk = inputs["chunk"] * tf.sequence_mask(inputs["num_valid"], self.chunk_samples,
                                                    tf.float32)
         samples_seen = inputs["samples_seen"][0]
@@ -110,10 +110,10 @@ class StreamingModel(tf.Module):
         hops = tf.reshape(tf.concat([inputs["hop_tail"], chunk], 1), [1, self.chunk_frames + 1, self.hop])
         frames = tf.concat([hops[:, :-1], hops[:, 1:]], axis=-1)
         first_frame = samples_seen // self.hop - 1
-        spec = m.spectrogram
-        power = tf.matmul(frames, spec.dft_matrix(frames[:, :, 0]))
-        real, imag = tf.split(power, 2, axis=-1)
-        x = (tf.math.log(real * real + imag * imag + LOG_FLOOR) - spec.mean) / spec.std
+        spectrogram = model.spectrogram
+        spectrum = tf.matmul(frames, spectrogram.dft_matrix(frames[:, :, 0]))
+        real, imag = tf.split(spectrum, 2, axis=-1)
+        x = (tf.math.log(real * real + imag * imag + LOG_FLOOR) - spectrogram.mean) / spectrogram.std
         frame_index = first_frame + tf.range(self.chunk_frames)
         num_frames = tf.where(ended, cfg.features.num_frames(total), big)
         x = x * self._keep(frame_index, num_frames)[None, :, None]
@@ -122,22 +122,22 @@ class StreamingModel(tf.Module):
         new_state = {}
         length = num_frames
         index0 = first_frame
-        for i, (plan, conv, norm) in enumerate(zip(self.conv_plan, m.frontend.convs,
-                                                   m.frontend.norms)):
+        for i, (plan, conv, norm) in enumerate(zip(self.conv_plan, model.frontend.convs,
+                                                   model.frontend.norms)):
             seq = tf.concat([inputs[f"conv{i}"], x], axis=1)
             new_state[f"conv{i}"] = seq[:, -plan["history"]:]
             padded = tf.pad(seq, [[0, 0], [0, 0], [plan["freq_pad"], plan["freq_pad"]], [0, 0]])
             y = norm(conv(padded), training=False)
             y = tf.minimum(tf.nn.relu(y), cfg.model.relu_clip)
-            spec_ = cfg.model.conv[i]
-            index0 = (index0 - plan["history"] + spec_.kernel[0] // 2) // spec_.strides[0]
-            length = tf.where(ended, conv_output_length(length, (spec_,)), big)
+            conv_spec = cfg.model.conv[i]
+            index0 = (index0 - plan["history"] + conv_spec.kernel[0] // 2) // conv_spec.strides[0]
+            length = tf.where(ended, conv_output_length(length, (conv_spec,)), big)
             out_index = index0 + tf.range(tf.shape(y)[1])
             x = y * self._keep(out_index, length)[None, :, None, None]
-        x = tf.reshape(x, [1, self.out_frames, m.frontend.output_dim])
+        x = tf.reshape(x, [1, self.out_frames, model.frontend.output_dim])
         out_index = index0 + tf.range(self.out_frames)
         mask = self._keep(out_index, length)[None, :]
-        for i, rnn in enumerate(m.rnns):
+        for i, rnn in enumerate(model.rnns):
             state = [inputs[f"rnn{i}_h"]] + ([inputs[f"rnn{i}_c"]] if cfg.model.rnn_type == "lstm" else [])
             x, states = rnn(x, mask=mask, initial_state=state, return_state=True)
             new_state[f"rnn{i}_h"] = states[0]
@@ -146,11 +146,11 @@ class StreamingModel(tf.Module):
         if self.tau:
             seq = tf.concat([inputs["row_conv"], x], axis=1)
             new_state["row_conv"] = seq[:, -self.tau:]
-            x = m.row_conv.depthwise(seq)
+            x = model.row_conv.depthwise(seq)
             out_index = out_index - self.tau
-        if m.fc is not None:
-            x = tf.minimum(tf.nn.relu(m.fc(x)), cfg.model.relu_clip)
-        log_probs = tf.nn.log_softmax(tf.cast(m.classifier(x), tf.float32), axis=-1)
+        if model.fc is not None:
+            x = tf.minimum(tf.nn.relu(model.fc(x)), cfg.model.relu_clip)
+        log_probs = tf.nn.log_softmax(tf.cast(model.classifier(x), tf.float32), axis=-1)
         valid = (out_index >= 0) & (out_index < length)
         new_state.update({
             "hop_tail": chunk[:, -self.hop:],
