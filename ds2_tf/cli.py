@@ -79,11 +79,30 @@ def cmd_train(args) -> int:
     return 0
 
 
+def lm_options(args) -> dict:
+    return {"lm": args.lm, "alpha": args.alpha, "beta": args.beta,
+            "unk_score_offset": args.unk_offset,
+            "hotwords": args.hotwords.split(",") if args.hotwords else None}
+
+
+def add_decoder_flags(p) -> None:
+    p.add_argument("--decoder", choices=("greedy", "beam", "lm"), default="greedy",
+                   help="lm: beam search with an n-gram LM (settings from `ds2 tune-lm`)")
+    p.add_argument("--beam-width", type=int, default=None, help="default 32 (beam), 100 (lm)")
+    p.add_argument("--lm", default=None, help="ARPA/binary LM (default: RUN/lm.json's)")
+    p.add_argument("--alpha", type=float, default=None, help="LM weight α")
+    p.add_argument("--beta", type=float, default=None, help="word bonus β")
+    p.add_argument("--unk-offset", type=float, default=None,
+                   help="log10 penalty for words outside the LM vocabulary (default -10)")
+    p.add_argument("--hotwords", default=None, help="comma-separated words to boost")
+
+
 def cmd_evaluate(args) -> int:
     from ds2_tf.evaluate import evaluate
 
     result = evaluate(args.run, args.data, split=args.split, decoder=args.decoder,
-                      beam_width=args.beam_width, report=args.report, limit=args.limit)
+                      beam_width=args.beam_width, report=args.report, limit=args.limit,
+                      **lm_options(args))
     print(f"{args.split}: WER {100 * result['wer']:.2f}%  CER {100 * result['cer']:.2f}%  "
           f"({result['num_utterances']} utterances, {result['decoder']} decoding) "
           f"report: {result['report']}")
@@ -94,8 +113,29 @@ def cmd_transcribe(args) -> int:
     from ds2_tf.transcribe import transcribe_files
 
     failures = transcribe_files(args.run, args.files, decoder=args.decoder,
-                                beam_width=args.beam_width, streaming=args.stream)
+                                beam_width=args.beam_width, streaming=args.stream,
+                                **lm_options(args))
     return 1 if failures == len(args.files) else 0
+
+
+def cmd_lm_build(args) -> int:
+    from ds2_tf.lm_build import build_from_sources
+
+    result = build_from_sources(args.out, args.order, text=args.text, data=args.data,
+                                split=args.split, alphabet=args.alphabet)
+    print(f"{result['arpa']}: {result['order']}-gram, {result['sentences']} sentences, "
+          f"{result['words']} words ({result['builder']})")
+    return 0
+
+
+def cmd_tune_lm(args) -> int:
+    from ds2_tf.tune_lm import tune_lm
+
+    best = tune_lm(args.run, args.data, args.lm, split=args.split, beam_width=args.beam_width,
+                   limit=args.limit)
+    print(f"best on {args.split}: alpha {best['alpha']:g} beta {best['beta']:g} → WER "
+          f"{100 * best['wer']:.2f}% CER {100 * best['cer']:.2f}%; saved in {best['settings']}")
+    return 0
 
 
 def cmd_export(args) -> int:
@@ -180,8 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--split", default="test")
-    p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
-    p.add_argument("--beam-width", type=int, default=32)
+    add_decoder_flags(p)
     p.add_argument("--report", default=None, help="per-utterance TSV (default: RUN/eval-SPLIT.tsv)")
     p.add_argument("--limit", type=int, default=None, help="only the first N utterances")
     p.set_defaults(func=cmd_evaluate)
@@ -189,12 +228,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("transcribe", help="transcribe audio files")
     p.add_argument("run")
     p.add_argument("files", nargs="+")
-    p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
-    p.add_argument("--beam-width", type=int, default=32)
+    add_decoder_flags(p)
     p.add_argument("--stream", action="store_true",
                    help="feed the audio chunk by chunk and print partial results as they arrive "
                         "(unidirectional models, e.g. the 'streaming' preset)")
     p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser("lm", help="n-gram language models")
+    lm_sub = p.add_subparsers(dest="lm_command", required=True)
+    p = lm_sub.add_parser("build", help="build an ARPA n-gram LM (KenLM's lmplz when installed, "
+                                        "else modified Kneser-Ney in Python)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", help="text file, one sentence per line")
+    source.add_argument("--data", help="a prepared corpus: use its transcripts")
+    p.add_argument("--split", default="train", help="with --data: which split's transcripts")
+    p.add_argument("--alphabet", default="english",
+                   help="with --text: normalize lines to this alphabet (english or alphabet.json)")
+    p.add_argument("--order", type=int, default=4)
+    p.add_argument("--out", required=True, help="output .arpa (a .bin too with KenLM's tools)")
+    p.set_defaults(func=cmd_lm_build)
+
+    p = sub.add_parser("tune-lm", help="search LM weight α and word bonus β on a dev split")
+    p.add_argument("--run", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--split", default="dev")
+    p.add_argument("--lm", required=True)
+    p.add_argument("--beam-width", type=int, default=100)
+    p.add_argument("--limit", type=int, default=None)
+    p.set_defaults(func=cmd_tune_lm)
 
     p = sub.add_parser("export", help="SavedModel for TF Serving (+ TFLite, streaming)")
     p.add_argument("--run", required=True)

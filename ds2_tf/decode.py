@@ -52,3 +52,36 @@ def decode(logits, lengths, alphabet: Alphabet, decoder: str = "greedy",
     if decoder == "beam":
         return beam_decode(logits, lengths, alphabet, beam_width)
     raise ValueError(f"unknown decoder {decoder!r} (greedy or beam)")
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = np.asarray(logits, np.float32)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def make_decoder(alphabet: Alphabet, decoder: str = "greedy", beam_width: int | None = None,
+                 run_dir=None, lm=None, **lm_options):
+    """A callable (logits [B, T, V], lengths [B]) → transcripts.
+
+    ``lm`` decoding takes its LM path and α, β, … from ``RUN/lm.json`` (written by
+    ``ds2 tune-lm``) unless given explicitly; options left as None keep those values.
+    """
+    if decoder in ("greedy", "beam"):
+        return lambda logits, lengths: decode(logits, lengths, alphabet, decoder, beam_width or 32)
+    if decoder != "lm":
+        raise ValueError(f"unknown decoder {decoder!r} (greedy, beam or lm)")
+    from dataclasses import fields
+
+    from ds2_tf.lm_decoder import LMDecoder, LMDecoderConfig, load_lm_settings
+
+    settings = (load_lm_settings(run_dir) if run_dir else None) or {}
+    lm = lm or settings.get("lm")
+    if not lm:
+        raise ValueError("--decoder lm needs --lm LM.arpa (or run `ds2 tune-lm` to store one "
+                         "beside the run)")
+    values = {f.name: settings[f.name] for f in fields(LMDecoderConfig) if f.name in settings}
+    values.update({k: v for k, v in {**lm_options, "beam_width": beam_width}.items()
+                   if v is not None})
+    lm_decoder = LMDecoder(alphabet, lm, LMDecoderConfig(**values))
+    return lambda logits, lengths: lm_decoder.decode_batch(log_softmax(logits), lengths)

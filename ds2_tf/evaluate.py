@@ -7,30 +7,35 @@ from pathlib import Path
 import tensorflow as tf
 
 from ds2_tf.data import make_dataset
-from ds2_tf.decode import decode
+from ds2_tf.decode import make_decoder
 from ds2_tf.metrics import error_rates, utterance_errors
-from ds2_tf.run import load_run
+from ds2_tf.run import load_run, run_files
 
 
-def transcribe_split(model, config, alphabet, data_dir, split, decoder="greedy", beam_width=32,
-                     limit=None):
-    """(utt_ids, references, hypotheses) for every usable utterance of ``split``."""
+def split_outputs(model, config, alphabet, data_dir, split, limit=None):
+    """Model outputs for every usable utterance of ``split``: (ids, refs, [(logits, length)])."""
     infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    ids, refs, hyps = [], [], []
+    ids, refs, outputs = [], [], []
     for x, _, meta in make_dataset(data_dir, split, config, alphabet, with_meta=True, limit=limit):
         out = infer(x)
-        hyps += decode(out["logits"].numpy(), out["output_length"].numpy(), alphabet, decoder,
-                       beam_width)
+        logits, lengths = out["logits"].numpy(), out["output_length"].numpy()
+        outputs += [(logits[i, : lengths[i]], int(lengths[i])) for i in range(len(lengths))]
         refs += [t.decode("utf-8") for t in meta["transcript"].numpy()]
         ids += [u.decode("utf-8") for u in meta["utt_id"].numpy()]
-    return ids, refs, hyps
+    return ids, refs, outputs
 
 
-def evaluate(run_dir, data_dir, split="test", decoder="greedy", beam_width=32, report=None,
-             limit=None) -> dict:
+def decode_outputs(decode_fn, outputs) -> list[str]:
+    return [decode_fn(logits[None], [length])[0] for logits, length in outputs]
+
+
+def evaluate(run_dir, data_dir, split="test", decoder="greedy", beam_width=None, report=None,
+             limit=None, **lm_options) -> dict:
+    _, alphabet = run_files(run_dir)  # set the decoder up first: fail fast on a missing LM
+    decode_fn = make_decoder(alphabet, decoder, beam_width, run_dir=run_dir, **lm_options)
     model, config, alphabet = load_run(run_dir)
-    ids, refs, hyps = transcribe_split(model, config, alphabet, data_dir, split, decoder,
-                                       beam_width, limit)
+    ids, refs, outputs = split_outputs(model, config, alphabet, data_dir, split, limit)
+    hyps = decode_outputs(decode_fn, outputs)
     if not refs:
         raise ValueError(f"{data_dir}: split {split!r} has no usable utterances")
     rates = error_rates(refs, hyps)

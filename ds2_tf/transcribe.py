@@ -7,13 +7,12 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from ds2_tf.decode import decode
-from ds2_tf.run import load_run
+from ds2_tf.decode import make_decoder
+from ds2_tf.run import load_run, run_files
 from tfrecords_tools.audio import AudioError, load_pcm16, pcm16_to_float
 
 
-def transcribe_waveforms(model, alphabet, waveforms: list[np.ndarray], decoder="greedy",
-                         beam_width=32) -> list[str]:
+def transcribe_waveforms(model, waveforms: list[np.ndarray], decode_fn) -> list[str]:
     """Float waveforms at 16 kHz → transcripts (one padded batch)."""
     lengths = np.array([len(w) for w in waveforms], np.int32)
     batch = np.zeros((len(waveforms), max(lengths)), np.float32)
@@ -21,8 +20,7 @@ def transcribe_waveforms(model, alphabet, waveforms: list[np.ndarray], decoder="
         batch[i, : len(w)] = w
     out = model({"waveform": tf.constant(batch), "num_samples": tf.constant(lengths)},
                 training=False)
-    return decode(out["logits"].numpy(), out["output_length"].numpy(), alphabet, decoder,
-                  beam_width)
+    return decode_fn(out["logits"].numpy(), out["output_length"].numpy())
 
 
 def streaming_transcriber(model, config, alphabet, chunk_frames: int = 32):
@@ -36,17 +34,19 @@ def streaming_transcriber(model, config, alphabet, chunk_frames: int = 32):
                                 streaming.flush_steps)
 
 
-def transcribe_files(run_dir, files, decoder="greedy", beam_width=32, stream=sys.stdout,
-                     streaming: bool = False, piece_seconds: float = 0.5) -> int:
+def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=sys.stdout,
+                     streaming: bool = False, piece_seconds: float = 0.5, **lm_options) -> int:
     """Prints ``path<TAB>transcript`` per file; returns the number of files that failed.
 
     With ``streaming``, audio is fed in ``piece_seconds`` pieces as if it were arriving, and
     each changed partial result is printed as ``path<TAB>… partial`` before the final line.
     """
-    model, config, alphabet = load_run(run_dir)
+    config, alphabet = run_files(run_dir)  # set the decoder up first: fail fast on a missing LM
+    decode_fn = make_decoder(alphabet, decoder, beam_width, run_dir=run_dir, **lm_options)
     if streaming and config.model.bidirectional:
         raise ValueError(f"{run_dir}: --stream needs a unidirectional model (preset 'streaming'); "
                          "this run is bidirectional")
+    model, config, alphabet = load_run(run_dir)
     failures = 0
     for path in files:
         try:
@@ -70,7 +70,10 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=32, stream=sys
                     print(f"{path}\t… {partial}", file=stream, flush=True)
                     shown = partial
             text = transcriber.finish()
+            if decoder != "greedy":  # partials are greedy; the final result uses the decoder
+                log_probs = transcriber.all_log_probs()
+                text = decode_fn(log_probs[None], [len(log_probs)])[0]
         else:
-            text = transcribe_waveforms(model, alphabet, [audio], decoder, beam_width)[0]
+            text = transcribe_waveforms(model, [audio], decode_fn)[0]
         print(f"{path}\t{text}", file=stream, flush=True)
     return failures

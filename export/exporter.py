@@ -1,9 +1,12 @@
 """``ds2 export``: a trained run → SavedModel (TF Serving layout) and, on request, TFLite files."""
 from __future__ import annotations
 
+import json
+import shutil
 import sys
 from pathlib import Path
 
+from ds2_tf.lm_decoder import LM_JSON, load_lm_settings
 from ds2_tf.run import load_run
 from export.savedmodel import export_saved_model
 from export.tflite import export_tflite
@@ -12,6 +15,22 @@ from export.tflite import export_tflite
 def next_version(base: Path) -> int:
     versions = [int(p.name) for p in base.glob("*") if p.is_dir() and p.name.isdigit()]
     return max(versions, default=0) + 1
+
+
+def copy_lm(run_dir, folders: list[Path]) -> list[str]:
+    """Ship the tuned LM (RUN/lm.json from `ds2 tune-lm`) and its file next to the exports,
+    so clients decode with the same α, β as `ds2 evaluate --decoder lm`."""
+    settings = load_lm_settings(run_dir)
+    if not settings or not Path(settings["lm"]).exists():
+        return []
+    copied = []
+    for folder in folders:
+        lm = Path(settings["lm"])
+        shutil.copy2(lm, folder / lm.name)
+        local = {**settings, "lm": lm.name}
+        (folder / LM_JSON).write_text(json.dumps(local, indent=1) + "\n")
+        copied += [str(folder / lm.name), str(folder / LM_JSON)]
+    return copied
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, name: str = "ds2",
@@ -36,6 +55,10 @@ def export_run(run_dir: str | Path, out_dir: str | Path, name: str = "ds2",
         written["streaming"] = [str(p) for p in export_streaming(
             model, config, alphabet, out_dir / f"{name}-streaming" / str(version), name,
             tflite=tflite or int8)]
+    lm_files = copy_lm(run_dir, [Path(written["saved_model"]) / "assets.extra"]
+                       + [Path(p).parent for p in written.get("tflite", [])[:1]])
+    if lm_files:
+        written["lm"] = lm_files
     for kind, paths in written.items():
         for path in paths if isinstance(paths, list) else [paths]:
             print(f"{kind}: {path}", file=sys.stderr)

@@ -1,0 +1,138 @@
+"""n-gram LM building (modified Kneser-Ney ARPA) and LM beam search decoding."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ds2_tf.lm_decoder import INSTALL_HINT, prune_candidates
+from ds2_tf.ngram import BOS, EOS, UNK, KneserNeyModel, read_sentences
+from tests.conftest import REPO, ds2, needs_espeak
+
+TEXT = """the cat sat on the mat
+the dog sat on the log
+a cat and a dog ran to the mat
+the bird sang in the tree
+a dog saw the cat on the log
+the cat ran up the tree
+""".strip().splitlines()
+
+
+@pytest.fixture(scope="module")
+def sentences():
+    return [line.split() * 1 for line in TEXT * 3] + [["the", "cat", "sang"]]
+
+
+@pytest.mark.parametrize("order", [2, 3, 4])
+def test_continuations_sum_to_one(sentences, order):
+    model = KneserNeyModel(sentences, order)
+    vocab = [w for w in model.vocab if w != BOS]
+    for context in [(), ("the",), (BOS,), ("on", "the"), ("zebra",), (BOS, "a", "dog")]:
+        context = context[-(order - 1):] if order > 1 else ()
+        total = sum(model.probability(context + (w,)) for w in vocab)
+        assert total == pytest.approx(1.0, abs=1e-9), (context, total)
+
+
+def test_arpa_scores_match_kenlm(sentences, tmp_path):
+    kenlm = pytest.importorskip("kenlm", reason=INSTALL_HINT)
+    model = KneserNeyModel(sentences, 3)
+    model.write_arpa(tmp_path / "lm.arpa")
+    loaded = kenlm.Model(str(tmp_path / "lm.arpa"))
+    for words in [["the", "cat", "sat"], ["a", "dog", "ran", "up", "the", "log"],
+                  ["zebra", "the", "cat"], ["the"]]:
+        assert loaded.score(" ".join(words)) == pytest.approx(model.sentence_log10(words), abs=1e-5)
+    assert UNK in model.vocab and EOS in model.vocab
+
+
+def test_paper_pruning_keeps_the_cumulative_top_candidates():
+    probs = np.array([[0.6, 0.3, 0.05, 0.03, 0.02], [0.2] * 5])
+    pruned = prune_candidates(np.log(probs), cutoff_prob=0.9, top_n=4)
+    assert np.isfinite(pruned[0, :2]).all() and (pruned[0, 2:] < -1e8).all()  # 0.6 + 0.3 ≥ 0.9
+    assert (pruned[1] > -1e8).sum() == 4  # top-N caps a flat frame
+
+
+def test_lm_build_cli_normalizes_text_and_rejects_bad_flags(tmp_path):
+    (tmp_path / "t.txt").write_text("The cat, sat!\nCafé au lait\n\n42\n", encoding="utf-8")
+    result = ds2("lm", "build", "--text", str(tmp_path / "t.txt"), "--order", "3", "--out",
+                 str(tmp_path / "lm.arpa"))
+    assert result.returncode == 0, result.stderr
+    assert "2 sentences" in result.stdout
+    assert "cafe" in (tmp_path / "lm.arpa").read_text()
+    result = ds2("lm", "build", "--text", str(tmp_path / "t.txt"), "--order", "1", "--out",
+                 str(tmp_path / "x.arpa"))
+    assert result.returncode == 2 and "--order must be at least 2" in result.stderr
+
+
+def test_missing_decoder_packages_give_an_install_hint(tmp_path):
+    code = ("import sys; sys.modules['pyctcdecode'] = None\n"
+            "from ds2_tf.cli import main\n"
+            f"sys.exit(main(['evaluate', '--run', {str(tmp_path)!r}, '--data', {str(tmp_path)!r}, "
+            "'--decoder', 'lm', '--lm', 'x.arpa']))")
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "alphabet.json").write_text('{"characters": ["a", " "]}')
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                            timeout=300)
+    assert result.returncode == 2
+    assert "pip install" in result.stderr and "pyctcdecode" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def lm_setup(trained_run, synth_corpus, tmp_path_factory):
+    pytest.importorskip("pyctcdecode", reason=INSTALL_HINT)
+    from ds2_tf.decode import log_softmax
+    from ds2_tf.evaluate import split_outputs
+    from ds2_tf.lm_build import build_from_sources
+    from ds2_tf.run import load_run
+
+    arpa = tmp_path_factory.mktemp("lm") / "train.arpa"
+    build_from_sources(str(arpa), 3, data=str(synth_corpus), split="train")
+    model, config, alphabet = load_run(trained_run)
+    _, refs, outputs = split_outputs(model, config, alphabet, str(synth_corpus), "train")
+    return arpa, alphabet, refs, [(log_softmax(lp), n) for lp, n in outputs]
+
+
+@pytest.mark.slow
+@needs_espeak
+def test_lm_decoding_beats_greedy_where_the_model_errs(lm_setup):
+    from ds2_tf.decode import greedy_ids
+    from ds2_tf.lm_decoder import LMDecoder, LMDecoderConfig
+    from ds2_tf.metrics import error_rates
+
+    arpa, alphabet, refs, log_probs = lm_setup
+    greedy = [alphabet.decode(greedy_ids(lp, n, alphabet.blank_index)) for lp, n in log_probs]
+    decoder = LMDecoder(alphabet, arpa, LMDecoderConfig(alpha=1.0, beta=1.0, beam_width=64))
+    with_lm = [decoder.decode(lp, n) for lp, n in log_probs]
+    greedy_wer, lm_wer = error_rates(refs, greedy)["wer"], error_rates(refs, with_lm)["wer"]
+    assert greedy_wer > 0, "the model makes no errors here; the comparison would be empty"
+    assert lm_wer < greedy_wer, (lm_wer, greedy_wer)
+
+
+@pytest.mark.slow
+@needs_espeak
+def test_alpha_beta_zero_equals_plain_beam_search(lm_setup):
+    from ds2_tf.lm_decoder import LMDecoder, LMDecoderConfig
+
+    arpa, alphabet, _, log_probs = lm_setup
+    with_lm = LMDecoder(alphabet, arpa, LMDecoderConfig(alpha=0.0, beta=0.0, beam_width=32))
+    plain = LMDecoder(alphabet, None, LMDecoderConfig(alpha=0.0, beta=0.0, beam_width=32))
+    assert [with_lm.decode(lp, n) for lp, n in log_probs] == [plain.decode(lp, n) for lp, n in log_probs]
+
+
+@pytest.mark.slow
+@needs_espeak
+def test_tune_lm_stores_settings_that_evaluate_then_uses(lm_setup, trained_run, synth_corpus, tmp_path):
+    import json
+    import shutil
+
+    arpa = lm_setup[0]
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    result = ds2("tune-lm", "--run", str(run), "--data", str(synth_corpus), "--split", "dev",
+                 "--lm", str(arpa), "--beam-width", "16")
+    assert result.returncode == 0, result.stderr
+    settings = json.loads((run / "lm.json").read_text())
+    assert {"alpha", "beta", "lm", "grid", "dev_wer"} <= set(settings) and len(settings["grid"]) == 35
+    result = ds2("evaluate", "--run", str(run), "--data", str(synth_corpus), "--split", "train",
+                 "--decoder", "lm")
+    assert result.returncode == 0 and "lm decoding" in result.stdout, result.stderr
