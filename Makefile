@@ -39,7 +39,10 @@ demo: system-deps $(VENV)/.installed
 	$(DS2) inspect $(DEMO)/data
 	$(DS2) train --data $(DEMO)/data --out $(DEMO)/run --preset small --max-minutes $(DEMO_MINUTES)
 	$(DS2) evaluate --run $(DEMO)/run --data $(DEMO)/data --split test
-	$(DS2) evaluate --run $(DEMO)/run --data $(DEMO)/data --split test --decoder beam
+	$(DS2) lm build --text $(DEMO)/data/lm_text_train.txt --order 4 --out $(DEMO)/lm/train.arpa
+	$(DS2) tune-lm --run $(DEMO)/run --data $(DEMO)/data --split dev --lm $(DEMO)/lm/train.arpa \
+	    --limit 60 --beam-width 32 --alphas 0.3,0.6,1.0 --betas 0.5,1.5
+	$(DS2) evaluate --run $(DEMO)/run --data $(DEMO)/data --split test --decoder lm
 	$(DS2) export --run $(DEMO)/run --out $(DEMO)/export --version 1 --overwrite --tflite --int8
 	$(PY) -m tfrecords_tools.sample_wav $(DEMO)/data test $(DEMO)/sample.wav
 	$(DS2) transcribe $(DEMO)/run $(DEMO)/sample.wav

@@ -131,8 +131,13 @@ def cmd_lm_build(args) -> int:
 def cmd_tune_lm(args) -> int:
     from ds2_tf.tune_lm import tune_lm
 
+    grid = {}
+    if args.alphas:
+        grid["alphas"] = tuple(float(a) for a in args.alphas.split(","))
+    if args.betas:
+        grid["betas"] = tuple(float(b) for b in args.betas.split(","))
     best = tune_lm(args.run, args.data, args.lm, split=args.split, beam_width=args.beam_width,
-                   limit=args.limit)
+                   limit=args.limit, **grid)
     print(f"best on {args.split}: alpha {best['alpha']:g} beta {best['beta']:g} → WER "
           f"{100 * best['wer']:.2f}% CER {100 * best['cer']:.2f}%; saved in {best['settings']}")
     return 0
@@ -254,7 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="dev")
     p.add_argument("--lm", required=True)
     p.add_argument("--beam-width", type=int, default=100)
-    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--limit", type=int, default=None, help="only the first N utterances")
+    p.add_argument("--alphas", default=None, help="comma list (default 0,0.25,0.5,0.75,1,1.5,2)")
+    p.add_argument("--betas", default=None, help="comma list (default 0,0.5,1,2,3)")
     p.set_defaults(func=cmd_tune_lm)
 
     p = sub.add_parser("export", help="SavedModel for TF Serving (+ TFLite, streaming)")

@@ -455,6 +455,8 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
               f"({genders.get('f', 0)} female, {genders.get('m', 0)} male)", file=sys.stderr)
         print_skips(split, stats.skipped)
     alphabet.save(out_dir / "alphabet.json")
+    # The training sentence pool (never dev/test sentences): text for `ds2 lm build --text`.
+    (out_dir / "lm_text_train.txt").write_text("\n".join(texts["train"]) + "\n", encoding="utf-8")
     return info
 
 
