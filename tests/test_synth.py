@@ -86,3 +86,14 @@ def test_piper_voice_renders_when_installed():
     pcm, _ = render({"engine": "piper", "voice": name, "text": "a short test sentence",
                      "seed": 0, "rate_wpm": 160})
     assert 16000 * 0.8 < len(pcm) < 16000 * 5 and abs(pcm.astype(int)).max() > 1000
+
+
+def test_rerun_with_same_settings_is_a_no_op_and_different_settings_refuse(tmp_path):
+    out = tmp_path / "c"
+    synth_corpus(out, hours=0.01, seed=5, workers=1, engines=("espeak",))
+    before = digest(out)
+    synth_corpus(out, hours=0.01, seed=5, workers=1, engines=("espeak",))
+    assert digest(out) == before
+    assert (out / "lm_text_train.txt").read_text().count("\n") > 100
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        synth_corpus(out, hours=0.01, seed=6, workers=1, engines=("espeak",))

@@ -8,6 +8,7 @@ recipes and the shared writer (:mod:`tfrecords_tools.prepare`) stores them.
 from __future__ import annotations
 
 import io
+import json
 import os
 import random
 import re
@@ -425,6 +426,13 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
     pools = split_voices(voices, seed)
     texts = split_sentences(sentences, seed)
     info = {} if overwrite or not (out_dir / DATASET_JSON).exists() else read_dataset_json(out_dir)
+    request = {"language": language, "seed": seed, "hours": hours, "engines": sorted(engines or []),
+               "augmentation": augment.__dict__ if augment else None,
+               "voices": sorted(v.speaker for v in voices)}
+    if info.get("synth_request") == json.loads(json.dumps(request)) and \
+            all(split in info.get("splits", {}) for split in pools):
+        print(f"{out_dir}: already synthesized with these settings; nothing to do", file=sys.stderr)
+        return info
     for split in pools:
         output_dir_ready(out_dir, split, overwrite, info)
     options = PrepareOptions(alphabet, preset(preset_name))
@@ -449,6 +457,8 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
                            "augmentation": augment.__dict__ if (augment and split == "train")
                            else None}}
         info = record_split(info, split, stats, options, extra)
+        if split == "test":
+            info["synth_request"] = request  # marks the corpus complete (re-runs skip it)
         write_dataset_json(out_dir, info)
         print(f"[{split}] {len(stats.durations)} utterances, {stats.hours:.3f} h, "
               f"{len(stats.speakers)} speakers used of {len(pools[split])} voices "
