@@ -284,18 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
 def quiet_tensorflow_import() -> None:
     """Import TensorFlow with C++ start-up chatter (oneDNN/CUDA notices that TF_CPP_MIN_LOG_LEVEL
     does not reach) kept off stderr; Python errors still surface normally."""
-    if os.environ.get("DS2_VERBOSE_TF"):
-        return
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import tensorflow as tf
+    from ds2_tf.quiet import native_stderr_silenced
 
-            tf.config.list_physical_devices("GPU")
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    with native_stderr_silenced():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
 
 
 def main(argv: list[str] | None = None) -> int:

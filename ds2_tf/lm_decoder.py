@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ds2_tf.alphabet import Alphabet
+from ds2_tf.quiet import native_stderr_silenced
 
 INSTALL_HINT = ("beam search with a language model needs kenlm and pyctcdecode: "
                 "pip install kenlm pygtrie && pip install --no-deps pyctcdecode==0.5.0 "
@@ -103,10 +104,12 @@ class LMDecoder:
         # With α = 0 the LM must have no influence at all: pyctcdecode applies the unknown-word
         # offset to partial words without α, so it is switched off too.
         unk = self.config.unk_score_offset if self.config.alpha else 0.0
-        self.decoder = build_ctcdecoder(
-            labels, kenlm_model_path=str(lm_path) if use_lm else None,
-            unigrams=lm_vocabulary(lm_path) if use_lm and str(lm_path).endswith(".arpa") else None,
-            alpha=self.config.alpha, beta=self.config.beta, unk_score_offset=unk)
+        with native_stderr_silenced():  # KenLM draws a progress bar while loading an ARPA file
+            self.decoder = build_ctcdecoder(
+                labels, kenlm_model_path=str(lm_path) if use_lm else None,
+                unigrams=lm_vocabulary(lm_path) if use_lm and str(lm_path).endswith(".arpa")
+                else None,
+                alpha=self.config.alpha, beta=self.config.beta, unk_score_offset=unk)
 
     def set_weights(self, alpha: float, beta: float) -> None:
         """Change α and β without reloading the LM (used by tune-lm's grid search)."""
