@@ -8,7 +8,6 @@ Writes data_throughput.json and data_throughput.md under --out. Medians of --rep
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -19,6 +18,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from report import save  # noqa: E402
 
 # Heavy imports live in main(): worker processes are spawned and re-import this file, and they
 # must not pay for TensorFlow.
@@ -136,7 +136,6 @@ def main() -> int:
                           "tensorflow": tf.__version__},
               "corpus_hours_per_run": args.hours, "synth": synth, "prepare": prep, "pipeline": pipe,
               "date": time.strftime("%Y-%m-%d")}
-    (out / "data_throughput.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = ["| step | workers | audio hours per wall minute (median) | speed-up vs 1 worker |",
              "|---|---|---|---|"]
     for name, rows in (("synth (espeak-ng, flite, festival, Piper)", synth),
@@ -149,8 +148,7 @@ def main() -> int:
               f"consumes {pipe['model_audio_s_per_s']:.1f} audio-s/s → the pipeline is "
               f"**{pipe['pipeline_over_model']:.0f}×** faster than the model needs.",
               f"({result['machine']['cpus']} CPUs, TensorFlow {tf.__version__}, {result['date']})"]
-    (out / "data_throughput.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    save(out, "data_throughput", result, lines)
     return 0
 
 

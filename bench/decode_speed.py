@@ -9,7 +9,6 @@ paper's pruning, a weak one many. Writes decode_speed_<label>.json/.md under --o
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from report import save  # noqa: E402
 
 
 def main() -> int:
@@ -68,16 +68,12 @@ def main() -> int:
     result = {"label": args.label, "run": args.run, "split": args.split, "utterances": len(refs),
               "audio_seconds": audio_s, "candidates_per_frame": float(kept), "rows": rows,
               "date": time.strftime("%Y-%m-%d")}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"decode_speed_{args.label}.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = [f"{args.label}: {len(refs)} utterances, {audio_s:.0f} s of audio, "
              f"{kept:.1f} candidates per frame after pruning (p 0.99, top 40); one core.", "",
              "| decoder | s per audio s | WER | CER |", "|---|---|---|---|"]
     lines += [f"| {r['decoder']} | {r['s_per_audio_s']:.5f} | {100 * r['wer']:.1f}% | "
               f"{100 * r['cer']:.1f}% |" for r in rows]
-    (out / f"decode_speed_{args.label}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    save(args.out, f"decode_speed_{args.label}", result, lines)
     return 0
 
 

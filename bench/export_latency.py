@@ -9,7 +9,6 @@ Writes export_latency.json and export_latency.md under --out. Medians of --repea
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from report import save  # noqa: E402
 
 
 def median_time(fn, repeats: int) -> float:
@@ -106,9 +106,6 @@ def main() -> int:
               "sizes_bytes": sizes, "rtf": rows, "streaming": streaming_row,
               "machine": {"cpus": os.cpu_count(), "tensorflow": tf.__version__},
               "date": time.strftime("%Y-%m-%d")}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"export_latency_{config.preset}.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = [f"Model: {label}, {result['params'] / 1e6:.1f} M parameters; {args.seconds:g} s "
              f"utterances; median of {args.repeats}.", "",
              "| artifact | batch | threads | real-time factor | size |", "|---|---|---|---|---|"]
@@ -122,8 +119,7 @@ def main() -> int:
                       f"{streaming_row['chunk_ms']:.0f} ms chunk (RTF {streaming_row['rtf']:.3f}), "
                       f"{sizes['TFLite streaming'] / 1e6:.1f} MB."]
     lines.append(f"({os.cpu_count()} CPUs, TensorFlow {tf.__version__}, {result['date']})")
-    (out / f"export_latency_{config.preset}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    save(args.out, f"export_latency_{config.preset}", result, lines)
     return 0
 
 

@@ -11,7 +11,6 @@ import warnings
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from ds2_tf.alphabet import Alphabet

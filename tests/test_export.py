@@ -13,7 +13,7 @@ import pytest
 import soundfile
 import tensorflow as tf
 
-from tests.conftest import REPO, needs_espeak
+from tests.conftest import needs_espeak
 from tfrecords_tools.schema import parse_example
 from tfrecords_tools.writer import shard_paths
 

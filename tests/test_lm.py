@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ds2_tf.lm_decoder import INSTALL_HINT, prune_candidates
-from ds2_tf.ngram import BOS, EOS, UNK, KneserNeyModel, read_sentences
+from ds2_tf.ngram import BOS, EOS, UNK, KneserNeyModel
 from tests.conftest import REPO, ds2, needs_espeak
 
 TEXT = """the cat sat on the mat

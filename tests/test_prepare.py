@@ -3,7 +3,6 @@ import json
 
 import numpy as np
 import pytest
-import soundfile
 import tensorflow as tf
 
 from tests.conftest import ds2, tone, write_audio

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import REPO, ds2, needs_espeak
+from tests.conftest import REPO, needs_espeak
 
 pytestmark = needs_espeak
 

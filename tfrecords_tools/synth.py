@@ -7,7 +7,6 @@ recipes and the shared writer (:mod:`tfrecords_tools.prepare`) stores them.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import random
