@@ -128,6 +128,17 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+SATURATED_WER = 0.9
+
+
+def selection_score(wer: float, cer: float) -> float:
+    """What the best checkpoint minimizes: dev WER, except while WER is saturated (≥ 90 %: early
+    training gets almost no word right, and WER then barely moves or even rises as the model
+    starts emitting words), when dev CER ranks the checkpoints. Any unsaturated WER beats
+    any saturated one (1 + CER ≥ 1 > 0.9)."""
+    return wer if wer < SATURATED_WER else 1.0 + cer
+
+
 class DevMetrics(keras.callbacks.Callback):
     """After each epoch: greedy-decode the dev set → dev_wer/dev_cer in the logs, sample
     transcripts and a spectrogram to TensorBoard. Runs before ModelCheckpoint and TensorBoard."""
@@ -157,6 +168,7 @@ class DevMetrics(keras.callbacks.Callback):
         refs, hyps, ids = self.transcribe()
         rates = error_rates(refs, hyps)
         logs["dev_wer"], logs["dev_cer"] = rates["wer"], rates["cer"]
+        logs["dev_selection"] = selection_score(rates["wer"], rates["cer"])
         lr = self.model.optimizer.learning_rate
         logs["learning_rate"] = float(lr.numpy() if hasattr(lr, "numpy") else lr)
         with self.writer.as_default(step=epoch):
@@ -254,7 +266,7 @@ def _train(data_dir, out_dir, preset_name, train_overrides, strategy_name, max_m
         dev_ds = make_dataset(data_dir, "dev", config, alphabet, with_meta=True,
                               limit=max_dev_utterances)
         callbacks.append(DevMetrics(dev_ds, alphabet, log_dir))
-        monitor = "dev_wer"
+        monitor = "dev_selection"
     callbacks += [
         keras.callbacks.ModelCheckpoint(str(out / BEST), monitor=monitor, mode="min",
                                         save_best_only=True, save_weights_only=True),

@@ -146,3 +146,14 @@ def test_mixed_bfloat16_training_loads_back_as_float32(synth_corpus, tmp_path):
     assert all(w.dtype == "float32" for w in model.weights)
     out = model({"waveform": np.zeros((1, 16000), np.float32), "num_samples": np.array([16000])})
     assert out["logits"].dtype == tf.float32
+
+
+def test_best_checkpoint_selection_uses_cer_while_wer_is_saturated():
+    from ds2_tf.train import selection_score
+
+    # epochs of a real demo run: WER stuck near 100 % while CER fell from 87 % to 50 %
+    epochs = [(0.999, 0.867), (1.002, 0.793), (1.010, 0.740), (1.059, 0.584), (1.007, 0.504)]
+    scores = [selection_score(w, c) for w, c in epochs]
+    assert scores.index(min(scores)) == 4
+    assert selection_score(0.85, 0.40) < selection_score(0.95, 0.10)  # real words win
+    assert selection_score(0.30, 0.10) < selection_score(0.40, 0.05)  # then WER decides
