@@ -76,13 +76,17 @@ class Spectrogram(keras.layers.Layer):
         return tf.concat([window * tf.gather(cos_table, index),
                           -window * tf.gather(sin_table, index)], axis=1)
 
-    def call(self, waveform, num_samples):
+    def normalized_log_power(self, waveform):
+        """[B, N] → [B, T, bins] normalized log power of every complete frame (no masking);
+        the streaming model calls this on each chunk with its carried-over hop."""
         waveform = tf.cast(waveform, tf.float32)
-        frames = self.frame(waveform)
-        spectrum = tf.matmul(frames, self.dft_matrix(waveform))
+        spectrum = tf.matmul(self.frame(waveform), self.dft_matrix(waveform))
         real, imag = tf.split(spectrum, 2, axis=-1)
         log_power = tf.math.log(real * real + imag * imag + LOG_FLOOR)
-        features = (log_power - self.mean) / self.std
+        return (log_power - self.mean) / self.std
+
+    def call(self, waveform, num_samples):
+        features = self.normalized_log_power(waveform)
         lengths = tf.cast(self.num_frames(tf.cast(num_samples, tf.int32)), tf.int32)
         mask = tf.sequence_mask(lengths, tf.shape(features)[1], dtype=features.dtype)
         return features * mask[:, :, None], lengths

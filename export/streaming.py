@@ -24,7 +24,6 @@ import tensorflow as tf
 from ds2_tf.alphabet import Alphabet
 from ds2_tf.config import RunConfig, conv_output_length
 from ds2_tf.decode import greedy_ids
-from ds2_tf.spectrogram import LOG_FLOOR
 
 
 class StreamingModel(tf.Module):
@@ -106,14 +105,9 @@ class StreamingModel(tf.Module):
         known = inputs["total_samples"][0]
         total = tf.where(known > 0, known, samples_seen + inputs["num_valid"][0])
         total = tf.where(ended, total, big)
-        # features: frames are (previous hop, hop) pairs
-        hops = tf.reshape(tf.concat([inputs["hop_tail"], chunk], 1), [1, self.chunk_frames + 1, self.hop])
-        frames = tf.concat([hops[:, :-1], hops[:, 1:]], axis=-1)
+        # features: the previous hop + this chunk give chunk_frames complete frames
+        x = model.spectrogram.normalized_log_power(tf.concat([inputs["hop_tail"], chunk], 1))
         first_frame = samples_seen // self.hop - 1
-        spectrogram = model.spectrogram
-        spectrum = tf.matmul(frames, spectrogram.dft_matrix(frames[:, :, 0]))
-        real, imag = tf.split(spectrum, 2, axis=-1)
-        x = (tf.math.log(real * real + imag * imag + LOG_FLOOR) - spectrogram.mean) / spectrogram.std
         frame_index = first_frame + tf.range(self.chunk_frames)
         num_frames = tf.where(ended, cfg.features.num_frames(total), big)
         x = x * self._keep(frame_index, num_frames)[None, :, None]
