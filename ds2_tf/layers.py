@@ -10,8 +10,6 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from ds2_tf.recurrence import gru_sequence
-
 
 def time_mask(lengths, max_time, dtype=tf.float32):
     return tf.sequence_mask(lengths, max_time, dtype=dtype)
@@ -223,10 +221,7 @@ class BatchNormRNN(keras.layers.Layer):
 
     The input projection W x for the whole sequence (both directions) is one matmul, normalized by
     sequence-wise BN over valid frames; the recurrent cells then only compute U h_{t-1}.
-    Bidirectional outputs are summed, as in the paper. GRU layers *train* with the fused
-    recurrence of ``ds2_tf.recurrence`` (≈2× faster on CPU). Inference, LSTM and the streaming
-    path that carries state across chunks run ``keras.layers.RNN`` over the same cell weights:
-    its while-loop converts to TFLite builtins that XNNPack runs (the fused loop's does not).
+    Bidirectional outputs are summed, as in the paper.
     """
 
     def __init__(self, units: int, cell: str = "gru", bidirectional: bool = True,
@@ -265,11 +260,6 @@ class BatchNormRNN(keras.layers.Layer):
         projected = self.projection(inputs)
         if self.norm is not None:
             projected = self.norm(projected, mask, training=training)
-        if training and self.cell == "gru" and initial_state is None and not return_state:
-            outputs = self._fused_gru(projected, mask)
-            if mask is not None:
-                outputs = outputs * tf.cast(mask, outputs.dtype)[:, :, None]
-            return outputs
         bool_mask = None if mask is None else tf.cast(mask, tf.bool)
         if self.bidirectional:
             fwd_in, bwd_in = tf.split(projected, 2, axis=-1)
@@ -283,31 +273,6 @@ class BatchNormRNN(keras.layers.Layer):
         if mask is not None:
             outputs = outputs * tf.cast(mask, outputs.dtype)[:, :, None]
         return (outputs, states) if return_state else outputs
-
-    def _fused_gru(self, projected, mask):
-        """Both directions in one loop with a hand-written backward pass (ds2_tf.recurrence).
-
-        The backward direction runs on each sequence reversed *within its length*, so padding stays
-        at the end for both and never leaks into valid frames. The recurrence runs in float32 even
-        under mixed precision: it is overhead-bound, and a bf16 hidden state drifts over 1000s of
-        steps."""
-        batch, steps = tf.shape(projected)[0], tf.shape(projected)[1]
-        directions = 2 if self.bidirectional else 1
-        x = tf.reshape(tf.cast(projected, tf.float32), [batch, steps, directions, -1])
-        if mask is None:
-            lengths = tf.fill([batch], steps)
-        else:
-            lengths = tf.cast(tf.reduce_sum(tf.cast(mask, tf.float32), 1), tf.int32)
-        cells = [self.forward.cell] + ([self.backward.cell] if self.bidirectional else [])
-        if self.bidirectional:
-            x = tf.stack([x[:, :, 0], tf.reverse_sequence(x[:, :, 1], lengths, 1, 0)], 2)
-        kernel = tf.stack([tf.cast(c.recurrent_kernel, tf.float32) for c in cells])
-        bias = tf.stack([tf.cast(c.recurrent_bias, tf.float32) for c in cells])[:, None, :]
-        hs = tf.transpose(gru_sequence(tf.transpose(x, [1, 2, 0, 3]), kernel, bias), [2, 0, 1, 3])
-        outputs = hs[:, :, 0]
-        if self.bidirectional:
-            outputs += tf.reverse_sequence(hs[:, :, 1], lengths, 1, 0)
-        return tf.cast(outputs, self.compute_dtype)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "cell": self.cell,

@@ -37,6 +37,25 @@ def test_evaluate_prints_corpus_rates_and_writes_a_report(trained_run, synth_cor
     assert len(rows) >= 5 and {"utt_id", "wer", "cer", "reference", "hypothesis"} <= set(rows[0])
 
 
+@needs_espeak
+def test_report_tables_the_run_and_plots_its_curves(trained_run, synth_corpus, tmp_path):
+    pytest.importorskip("matplotlib")
+    result = ds2("evaluate", "--run", str(trained_run), "--data", str(synth_corpus), "--split",
+                 "train", "--limit", "8")
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "results.md"
+    result = ds2("report", "--run", str(trained_run), "--data", str(synth_corpus),
+                 "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    table = out.read_text()
+    assert "| train · greedy | CER" in table and "| training | preset tiny, 60 epochs" in table
+    assert "| corpus train |" in table and "speakers" in table
+    png = tmp_path / "training_curves.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    missing = ds2("report", "--run", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "config.json: not found" in missing.stderr
+
+
 @pytest.mark.slow
 @needs_espeak
 def test_transcribe_reports_bad_files_and_transcribes_the_rest(trained_run, synth_corpus, tmp_path):

@@ -131,27 +131,3 @@ def test_in_graph_spectrogram_matches_the_numpy_definition_used_for_statistics()
     wave = np.random.default_rng(5).standard_normal(4000).astype(np.float32) * 0.2
     feats, _ = Spectrogram(320, 160)(wave[None], np.array([4000]))
     np.testing.assert_allclose(feats[0].numpy(), log_power_spectrogram(wave), atol=2e-3, rtol=1e-4)
-
-
-@pytest.mark.parametrize("bidirectional", [True, False])
-def test_fused_gru_matches_keras_rnn_path_in_values_and_gradients(bidirectional):
-    """The fused recurrence (hand-written backward pass) against keras.layers.RNN over the same
-    cells, which the layer takes when given an initial state."""
-    rng = np.random.default_rng(7)
-    x = tf.constant(rng.standard_normal((3, 19, 10)).astype(np.float32))
-    mask = tf.sequence_mask([19, 12, 4], 19, tf.float32)
-    layer = BatchNormRNN(6, "gru", bidirectional=bidirectional, momentum=0.5)
-    layer(x, mask=mask)
-    for cell in [layer.forward.cell] + ([layer.backward.cell] if bidirectional else []):
-        cell.recurrent_bias.assign(rng.standard_normal(18).astype(np.float32) * 0.3)
-    weights = rng.standard_normal((3, 19, 6)).astype(np.float32)
-    results = []
-    for state in (None, [tf.zeros([3, 6])]):  # no state: fused (training); state: keras.layers.RNN
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = layer(x, mask=mask, training=True, initial_state=state)
-            loss = tf.reduce_sum(y * weights)
-        results.append([y, *tape.gradient(loss, [x, *layer.trainable_variables])])
-    assert len(results[0]) == len(layer.trainable_variables) + 2
-    for fused, keras_path in zip(*results):
-        np.testing.assert_allclose(fused.numpy(), keras_path.numpy(), atol=2e-5, rtol=1e-4)

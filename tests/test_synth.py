@@ -55,6 +55,32 @@ def test_augmented_train_split(tmp_path):
     assert info["splits"]["test"]["synth"]["augmentation"] is None
 
 
+def test_noisy_test_split_repeats_the_test_utterances_in_reverb_and_noise(tmp_path):
+    import numpy as np
+    import tensorflow as tf
+
+    from tfrecords_tools.schema import FEATURES
+    from tfrecords_tools.writer import shard_paths
+
+    info = synth_corpus(tmp_path / "n", hours=0.01, seed=4, workers=1, engines=("espeak",),
+                        noisy_test=True)
+    splits = info["splits"]
+    assert splits["test_noisy"]["num_utterances"] == splits["test"]["num_utterances"] > 0
+
+    def records(split):
+        out = {}
+        for raw in tf.data.TFRecordDataset(shard_paths(tmp_path / "n", split)):
+            ex = tf.io.parse_single_example(raw, FEATURES)
+            out[ex["transcript"].numpy()] = np.frombuffer(ex["audio"].numpy(), np.int16)
+        return out
+
+    clean, noisy = records("test"), records("test_noisy")
+    assert clean.keys() == noisy.keys()
+    for text, audio in clean.items():
+        residual = noisy[text][: len(audio)].astype(float) - audio
+        assert np.std(residual) > 0.05 * np.std(audio)  # not the same audio
+
+
 def test_no_engine_is_a_clear_error(tmp_path):
     from tests.conftest import ds2
 

@@ -402,8 +402,11 @@ def recipes(split: str, voices: list[Voice], sentences: list[str], seed: int,
 def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: int = 0,
                  augment: Augmentation | None = None, eval_fraction: float = 0.05,
                  workers: int | None = None, overwrite: bool = False, preset_name: str = "small",
-                 engines: tuple[str, ...] | None = None) -> dict:
-    """Write train/dev/test splits totalling about ``hours`` of synthetic speech."""
+                 engines: tuple[str, ...] | None = None, noisy_test: bool = False) -> dict:
+    """Write train/dev/test splits totalling about ``hours`` of synthetic speech.
+
+    ``noisy_test`` adds ``test_noisy``: the test utterances again, each in a simulated room
+    (RT60 0.3–0.6 s) with additive noise at 10 dB SNR — the hard condition benchmarks report."""
     from ds2_tf.alphabet import Alphabet
     from ds2_tf.config import preset
     from tfrecords_tools.manifests import Item
@@ -426,47 +429,58 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
     texts = split_sentences(sentences, seed)
     info = {} if overwrite or not (out_dir / DATASET_JSON).exists() else read_dataset_json(out_dir)
     request = {"language": language, "seed": seed, "hours": hours, "engines": sorted(engines or []),
+               "noisy_test": noisy_test,
                "augmentation": augment.__dict__ if augment else None,
                "voices": sorted(v.speaker for v in voices)}
+    splits = ["train", "dev", "test"] + (["test_noisy"] if noisy_test else [])
     if info.get("synth_request") == json.loads(json.dumps(request)) and \
-            all(split in info.get("splits", {}) for split in pools):
+            all(split in info.get("splits", {}) for split in splits):
         print(f"{out_dir}: already synthesized with these settings; nothing to do", file=sys.stderr)
         return info
-    for split in pools:
+    for split in splits:
         output_dir_ready(out_dir, split, overwrite, info)
     options = PrepareOptions(alphabet, preset(preset_name))
     eval_hours = max(hours * eval_fraction, min(hours / 3, 2 / 60))
     targets = {"train": max(hours - 2 * eval_hours, hours / 3), "dev": eval_hours,
-               "test": eval_hours}
+               "test": eval_hours, "test_noisy": eval_hours}
     workers = workers or os.cpu_count() or 1
-    for split in ("train", "dev", "test"):
-        stream = recipes(split, pools[split], texts[split], seed,
+    for split in splits:
+        source = "test" if split == "test_noisy" else split
+        stream = recipes(source, pools[source], texts[source], seed,
                          augment if split == "train" else None)
+        if split == "test_noisy":
+            stream = map(_noisy, stream)
         jobs = (Item(f"{split}-{r['index']:07d}", "", r["text"], f"{r['engine']}:{r['voice']}",
                      where=f"synth {split} #{r['index']} ({r['engine']}:{r['voice']})", recipe=r)
                 for r in stream)
         stats = write_split(out_dir, split, _bounded(jobs, targets[split]), options, workers,
                             target_hours=targets[split])
         genders = {"f": 0, "m": 0}
-        for voice in {v for v in pools[split] if v.speaker in stats.speakers}:
+        for voice in {v for v in pools[source] if v.speaker in stats.speakers}:
             genders[voice.gender] = genders.get(voice.gender, 0) + 1
-        extra = {"voices": sorted(v.speaker for v in pools[split]),
-                 "speakers_by_gender": genders, "sentences_available": len(texts[split]),
+        extra = {"voices": sorted(v.speaker for v in pools[source]),
+                 "speakers_by_gender": genders, "sentences_available": len(texts[source]),
                  "synth": {"language": language, "seed": seed, "hours_target": targets[split],
                            "augmentation": augment.__dict__ if (augment and split == "train")
                            else None}}
         info = record_split(info, split, stats, options, extra)
-        if split == "test":
+        if split == splits[-1]:
             info["synth_request"] = request  # marks the corpus complete (re-runs skip it)
         write_dataset_json(out_dir, info)
         print(f"[{split}] {len(stats.durations)} utterances, {stats.hours:.3f} h, "
-              f"{len(stats.speakers)} speakers used of {len(pools[split])} voices "
+              f"{len(stats.speakers)} speakers used of {len(pools[source])} voices "
               f"({genders.get('f', 0)} female, {genders.get('m', 0)} male)", file=sys.stderr)
         print_skips(split, stats.skipped)
     alphabet.save(out_dir / "alphabet.json")
     # The training sentence pool (never dev/test sentences): text for `ds2 lm build --text`.
     (out_dir / "lm_text_train.txt").write_text("\n".join(texts["train"]) + "\n", encoding="utf-8")
     return info
+
+
+def _noisy(recipe: dict) -> dict:
+    """A test recipe moved into a reverberant room with 10 dB SNR noise (same text and voice)."""
+    rng = random.Random(recipe["seed"])
+    return {**recipe, "rt60_s": round(rng.uniform(0.3, 0.6), 3), "snr_db": 10.0}
 
 
 def _bounded(jobs: Iterator, hours: float, max_factor: int = 20) -> Iterator:

@@ -1,0 +1,173 @@
+"""Accuracy on voices never heard in training, and on real recordings, with pocketsphinx as reference.
+
+    python bench/accuracy.py [--hours 10] [--minutes 60] [--preset small] [--work bench/out/accuracy]
+
+Runs the user-facing commands end to end:
+  1. ``ds2 synth --augment --noisy-test``: train/dev/test with disjoint voices and sentences, plus
+     test_noisy (the test utterances with room reverb and 10 dB noise);
+  2. the real recordings shipped in Debian's ``pocketsphinx-testdata`` (LibriVox read speech,
+     spoken card names, "go forward ten meters") → ``ds2 prepare``;
+  3. ``ds2 train`` for ``--minutes``; ``ds2 lm build`` on the training sentences; ``ds2 tune-lm``
+     on dev; ``ds2 evaluate`` greedy and LM on test, test_noisy and the real recordings;
+  4. ``pocketsphinx_continuous`` (its US English acoustic model and LM) on the same real audio;
+  5. bench/results/accuracy.json + accuracy.md (corpus size, speakers, training time, hardware).
+Every step is skipped when its output already exists, so an interrupted benchmark resumes.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import save  # noqa: E402
+
+TESTDATA = Path("/usr/share/pocketsphinx/test/data")
+PS_MODEL = Path("/usr/share/pocketsphinx/model/en-us")
+
+
+def ds2(*args: str) -> None:
+    cmd = [sys.executable, "-m", "ds2_tf.cli", *args]
+    print("+ ds2 " + " ".join(args), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
+
+
+def real_recordings(out_csv: Path) -> list[dict]:
+    """Manifest of pocketsphinx-testdata's transcribed recordings (16 kHz mono)."""
+    rows = []
+    for folder in ("librivox", "cards"):
+        trans = next((TESTDATA / folder).glob("*transcription"), None)
+        if trans is None:
+            continue
+        for line in trans.read_text().splitlines():
+            match = re.match(r"\s*(?:<s>)?(.*?)(?:</s>)?\s*\((\S+)\)\s*$", line)
+            if not match:
+                continue
+            text, utt = " ".join(match.group(1).split()).lower(), match.group(2)
+            wav = TESTDATA / folder / f"{utt}.wav"
+            if wav.exists():
+                rows.append({"path": str(wav), "transcript": text, "speaker": folder})
+    raw = TESTDATA / "goforward.raw"
+    if raw.exists() and shutil.which("sox"):
+        wav = out_csv.parent / "goforward.wav"
+        subprocess.run(["sox", "-t", "raw", "-r", "16000", "-e", "signed", "-b", "16", "-c", "1",
+                        str(raw), str(wav)], check=True)
+        rows.append({"path": str(wav), "transcript": "go forward ten meters", "speaker": "goforward"})
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    with open(out_csv, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["path", "transcript", "speaker"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+def pocketsphinx_rates(rows: list[dict]) -> dict:
+    from ds2_tf.metrics import error_rates
+    hyps = []
+    for row in rows:
+        out = subprocess.run(["pocketsphinx_continuous", "-infile", row["path"],
+                              "-hmm", str(PS_MODEL / "en-us"), "-lm", str(PS_MODEL / "en-us.lm.bin"),
+                              "-dict", str(PS_MODEL / "cmudict-en-us.dict"), "-logfn", os.devnull],
+                             capture_output=True, text=True, check=True).stdout
+        hyps.append(" ".join(out.split()).lower())
+    rates = error_rates([r["transcript"] for r in rows], hyps)
+    return {**rates, "num_utterances": len(rows), "hypotheses": hyps}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hours", type=float, default=10.0)
+    parser.add_argument("--minutes", type=float, default=60.0, help="training time budget")
+    parser.add_argument("--preset", default="small")
+    parser.add_argument("--precision", default="float32")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", default=str(ROOT / "bench" / "out" / "accuracy"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    args = parser.parse_args()
+    work = Path(args.work)
+    data, run, real = work / "data", work / "run", work / "real"
+    timings = {}
+
+    start = time.monotonic()
+    ds2("synth", "--out", str(data), "--hours", str(args.hours), "--augment", "--noisy-test",
+        "--seed", str(args.seed))
+    timings["synth_s"] = time.monotonic() - start
+
+    rows = []
+    if TESTDATA.is_dir() and not (real / "dataset.json").exists():
+        rows = real_recordings(work / "real.csv")
+        ds2("prepare", f"real={work / 'real.csv'}", "--out", str(real), "--alphabet", "english",
+            "--unknown-chars", "map", "--preset", args.preset)
+    elif TESTDATA.is_dir():
+        rows = list(csv.DictReader(open(work / "real.csv")))
+    else:
+        print(f"note: {TESTDATA} missing (apt-get install pocketsphinx-testdata); "
+              "no real-recording rows", file=sys.stderr)
+
+    start = time.monotonic()
+    ds2("train", "--data", str(data), "--out", str(run), "--preset", args.preset,
+        "--max-minutes", str(args.minutes), "--precision", args.precision)
+    timings["train_wall_s"] = time.monotonic() - start
+    lm = work / "lm" / "train.arpa"
+    if not lm.exists():
+        ds2("lm", "build", "--text", str(data / "lm_text_train.txt"), "--order", "4",
+            "--out", str(lm))
+    if not (run / "lm.json").exists():
+        ds2("tune-lm", "--run", str(run), "--data", str(data), "--split", "dev", "--lm", str(lm),
+            "--limit", "120", "--beam-width", "64", "--alphas", "0.3,0.6,1.0,1.5",
+            "--betas", "0.5,1.5,3")
+
+    sets = [("test", data, "unseen synthetic voices, clean"),
+            ("test_noisy", data, "unseen synthetic voices, reverb + 10 dB noise")]
+    if rows:
+        sets.append(("real", real, "real recordings (pocketsphinx-testdata)"))
+    results = []
+    for split, folder, label in sets:
+        for decoder in ("greedy", "lm"):
+            report = run / f"eval-{split}-{decoder}.json"
+            if not report.exists():
+                ds2("evaluate", "--run", str(run), "--data", str(folder), "--split", split,
+                    "--decoder", decoder)
+            results.append({"set": label, "system": f"ds2-tf {args.preset}, {decoder}",
+                            **json.loads(report.read_text())})
+    if rows and shutil.which("pocketsphinx_continuous"):
+        ps = pocketsphinx_rates(rows)
+        results.append({"set": "real recordings (pocketsphinx-testdata)",
+                        "system": "pocketsphinx 0.8 (en-us acoustic model + LM)", **ps})
+
+    info = json.loads((data / "dataset.json").read_text())
+    summary = json.loads((run / "train_summary.json").read_text())
+    train = info["splits"]["train"]
+    result = {"preset": args.preset, "hours_target": args.hours, "precision": args.precision,
+              "train_hours": train["hours"], "train_speakers": train["num_speakers"],
+              "train_speakers_by_gender": train.get("speakers_by_gender"),
+              "test_speakers": info["splits"]["test"]["num_speakers"],
+              "training": summary, "timings": timings, "results": results,
+              "hardware": f"{platform.processor() or platform.machine()}, "
+                          f"{os.cpu_count()} CPU threads"}
+    lines = [f"Preset `{args.preset}` trained {summary['train_seconds'] / 60:.0f} min "
+             f"({summary['epochs_run']} epochs, {summary['steps']} steps, {args.precision}) on "
+             f"{train['hours']:.1f} h of synthetic speech from {train['num_speakers']} training "
+             f"speakers ({train.get('speakers_by_gender')}), augmented; {os.cpu_count()} CPU "
+             f"threads. Test voices and sentences are never seen in training.", "",
+             "| test set | system | utterances | CER | WER |", "|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['set']} | {r['system']} | {r['num_utterances']} | "
+                     f"{100 * r['cer']:.1f} % | {100 * r['wer']:.1f} % |")
+    save(args.out, "accuracy", result, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
