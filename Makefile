@@ -46,6 +46,7 @@ demo: system-deps $(VENV)/.installed
 	$(DS2) export --run $(DEMO)/run --out $(DEMO)/export --version 1 --overwrite --tflite --int8
 	$(PY) -m tfrecords_tools.sample_wav $(DEMO)/data test $(DEMO)/sample.wav
 	$(DS2) transcribe $(DEMO)/run $(DEMO)/sample.wav
+	$(DS2) report --run $(DEMO)/run --data $(DEMO)/data --export $(DEMO)/export --out $(DEMO)/results.md
 
 bench: $(VENV)/.installed
 	$(PY) bench/data_throughput.py
