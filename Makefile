@@ -9,7 +9,7 @@ DEMO_MINUTES ?= 30
 APT_PACKAGES := espeak-ng flite festival festlex-cmu festvox-kallpc16k festvox-kdlpc16k \
                 festvox-us-slt-hts fortunes fortunes-zh libsndfile1 sox
 
-.PHONY: test test-fast demo system-deps bench clean
+.PHONY: test test-fast demo system-deps bench bench-accuracy clean
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -48,10 +48,19 @@ demo: system-deps $(VENV)/.installed
 	$(DS2) transcribe $(DEMO)/run $(DEMO)/sample.wav
 	$(DS2) report --run $(DEMO)/run --data $(DEMO)/data --export $(DEMO)/export --out $(DEMO)/results.md
 
+# Uses the demo's corpus and run for the bucketing and decoding rows: `make demo` first.
 bench: $(VENV)/.installed
 	$(PY) bench/data_throughput.py
 	$(PY) bench/export_latency.py --preset small
 	$(PY) bench/export_latency.py --preset streaming
+	$(PY) bench/train_throughput.py --presets small ds2
+	$(PY) bench/bucketing.py --data $(DEMO)/data
+	$(PY) bench/decode_speed.py --run $(DEMO)/run --data $(DEMO)/data --lm $(DEMO)/lm/train.arpa --label demo
+
+# Trains `small` for an hour on 10 h of synthetic speech; real recordings need pocketsphinx-testdata.
+bench-accuracy: $(VENV)/.installed
+	$(MAKE) system-deps APT_PACKAGES="$(APT_PACKAGES) pocketsphinx pocketsphinx-en-us pocketsphinx-testdata"
+	$(PY) bench/accuracy.py --hours 10 --minutes 60
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache
