@@ -44,7 +44,7 @@ def cmd_synth(args) -> int:
     info = synth_corpus(args.out, hours, language=args.language, seed=args.seed, augment=augment,
                         workers=args.workers, overwrite=args.overwrite,
                         engines=tuple(args.engines.split(",")) if args.engines else None,
-                        noisy_test=args.noisy_test)
+                        noisy_test=args.noisy_test, generated_voices=args.generated_voices)
     return 0 if info["splits"]["train"]["num_utterances"] else 1
 
 
@@ -203,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-prob", type=float, default=0.3)
     p.add_argument("--snr", type=_range, default=(10.0, 30.0), metavar="LO:HI",
                    help="additive-noise SNR range in dB")
+    p.add_argument("--generated-voices", type=int, default=0, metavar="N",
+                   help="add N seeded espeak-ng speakers with randomized pitch, formants, "
+                        "breathiness (half female), split across train/dev/test like the others")
     p.add_argument("--noisy-test", action="store_true",
                    help="also write test_noisy: the test utterances with room reverb + 10 dB noise")
     p.add_argument("--workers", type=int, default=None)

@@ -81,6 +81,32 @@ def test_noisy_test_split_repeats_the_test_utterances_in_reverb_and_noise(tmp_pa
         assert np.std(residual) > 0.05 * np.std(audio)  # not the same audio
 
 
+def test_generated_espeak_speakers_are_seeded_distinct_and_half_female(tmp_path, monkeypatch):
+    import numpy as np
+
+    from tfrecords_tools import espeak_voices
+    from tfrecords_tools.synth import Voice, synthesize
+
+    monkeypatch.setenv("DS2_CACHE", str(tmp_path / "cache"))
+    assert espeak_voices.variant(3, 7) == espeak_voices.variant(3, 7) != espeak_voices.variant(4, 7)
+    genders = [espeak_voices.variant(0, i)[1] for i in range(400)]
+    assert 0.4 < genders.count("f") / len(genders) < 0.6
+    voices, _ = available_voices("en", generated=40, seed=0)
+    generated = [v for v in voices if espeak_voices.PREFIX in v.name]
+    assert len(generated) == 40 and len({v.name for v in generated}) == 40
+    text = "the birch canoe slid on the smooth planks"
+    first, second = synthesize(generated[0], text), synthesize(generated[1], text)
+    plain = synthesize(Voice("espeak", generated[0].name.split("+")[0], "m"), text)
+    assert np.array_equal(first, synthesize(generated[0], text))  # reproducible
+    for other in (second, plain):
+        n = min(len(first), len(other))
+        assert np.abs(first[:n] - other[:n]).mean() > 0.01  # a different voice, not a fallback
+    info = synth_corpus(tmp_path / "gen", hours=0.01, seed=0, workers=2, engines=("espeak",),
+                        generated_voices=40)
+    assert info["synth_request"]["generated_voices"] == 40
+    assert any(espeak_voices.PREFIX in v for v in info["splits"]["train"]["voices"])
+
+
 def test_no_engine_is_a_clear_error(tmp_path):
     from tests.conftest import ds2
 

@@ -23,6 +23,7 @@ from typing import Iterator
 import numpy as np
 import soxr
 
+from tfrecords_tools import espeak_voices
 from tfrecords_tools.audio import (SAMPLE_RATE_HZ, AudioError, check_signal, float_to_pcm16,
                                    read_audio, to_mono_16k)
 
@@ -147,8 +148,11 @@ def piper_voices() -> dict[str, tuple[str, str]]:
     return dict(sorted(found.items()))
 
 
-def available_voices(language: str = "en") -> tuple[list[Voice], list[str]]:
-    """All installed voices for ``language`` and notes on what is missing (with install hints)."""
+def available_voices(language: str = "en", generated: int = 0,
+                     seed: int = 0) -> tuple[list[Voice], list[str]]:
+    """All installed voices for ``language`` and notes on what is missing (with install hints);
+    plus ``generated`` espeak-ng speakers drawn from ``seed`` (tfrecords_tools.espeak_voices),
+    each on one of the accents."""
     voices: list[Voice] = []
     missing: list[str] = []
     if shutil.which("espeak-ng"):
@@ -157,6 +161,11 @@ def available_voices(language: str = "en") -> tuple[list[Voice], list[str]]:
         for lang in languages:
             voices.append(Voice("espeak", lang, "m"))
             voices += [Voice("espeak", f"{lang}+{v}", g) for v, g in variants.items()]
+        for index in range(generated):
+            lang = languages[random.Random(f"accent:{seed}:{index}").randrange(len(languages))]
+            _, gender = espeak_voices.variant(seed, index)
+            voices.append(Voice("espeak", f"{lang}+{espeak_voices.variant_name(seed, index)}",
+                                gender))
     else:
         missing.append("espeak-ng (apt-get install espeak-ng)")
     if language == "en":
@@ -231,7 +240,9 @@ def _run(cmd: list[str], stdin: bytes | None = None, timeout: float = 60) -> byt
 def synthesize(voice: Voice, text: str, rate_wpm: int = 160, pitch: int = 50) -> np.ndarray:
     """Text → float32 audio at 16 kHz with one engine voice."""
     if voice.engine == "espeak":
-        wav = _run(["espeak-ng", "-v", voice.name, "-s", str(rate_wpm), "-p", str(pitch),
+        generated = espeak_voices.parse_name(voice.name)
+        path = ["--path", str(espeak_voices.ensure_variant(*generated))] if generated else []
+        wav = _run(["espeak-ng", *path, "-v", voice.name, "-s", str(rate_wpm), "-p", str(pitch),
                     "--stdout", "-b", "1", text])
     else:
         with tempfile.TemporaryDirectory() as tmp:
@@ -402,11 +413,13 @@ def recipes(split: str, voices: list[Voice], sentences: list[str], seed: int,
 def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: int = 0,
                  augment: Augmentation | None = None, eval_fraction: float = 0.05,
                  workers: int | None = None, overwrite: bool = False, preset_name: str = "small",
-                 engines: tuple[str, ...] | None = None, noisy_test: bool = False) -> dict:
+                 engines: tuple[str, ...] | None = None, noisy_test: bool = False,
+                 generated_voices: int = 0) -> dict:
     """Write train/dev/test splits totalling about ``hours`` of synthetic speech.
 
     ``noisy_test`` adds ``test_noisy``: the test utterances again, each in a simulated room
-    (RT60 0.3–0.6 s) with additive noise at 10 dB SNR — the hard condition benchmarks report."""
+    (RT60 0.3–0.6 s) with additive noise at 10 dB SNR — the hard condition benchmarks report.
+    ``generated_voices`` adds that many seeded espeak-ng speakers (half female) to the pool."""
     from ds2_tf.alphabet import Alphabet
     from ds2_tf.config import preset
     from tfrecords_tools.manifests import Item
@@ -415,7 +428,7 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
     from tfrecords_tools.writer import DATASET_JSON, read_dataset_json, write_dataset_json
 
     out_dir = Path(out_dir)
-    voices, missing = available_voices(language)
+    voices, missing = available_voices(language, generated_voices, seed)
     if engines:
         voices = [v for v in voices if v.engine in engines]
     for note in missing:
@@ -432,6 +445,8 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
                "noisy_test": noisy_test,
                "augmentation": augment.__dict__ if augment else None,
                "voices": sorted(v.speaker for v in voices)}
+    if generated_voices:
+        request["generated_voices"] = generated_voices
     splits = ["train", "dev", "test"] + (["test_noisy"] if noisy_test else [])
     if info.get("synth_request") == json.loads(json.dumps(request)) and \
             all(split in info.get("splits", {}) for split in splits):
