@@ -40,7 +40,10 @@ def cmd_synth(args) -> int:
     if args.augment:
         augment = Augmentation(speed=args.speed, pitch=tuple(int(p) for p in args.pitch),
                                reverb_prob=args.reverb_prob,
-                               noise_prob=args.noise_prob, snr_db=args.snr)
+                               noise_prob=args.noise_prob, snr_db=args.snr,
+                               pitch_shift_prob=args.pitch_shift_prob,
+                               pitch_shift_cents=args.pitch_shift,
+                               telephone_prob=args.telephone_prob)
     info = synth_corpus(args.out, hours, language=args.language, seed=args.seed, augment=augment,
                         workers=args.workers, overwrite=args.overwrite,
                         engines=tuple(args.engines.split(",")) if args.engines else None,
@@ -201,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="espeak-ng base pitch range (0-99) for augmented train voices")
     p.add_argument("--reverb-prob", type=float, default=0.3)
     p.add_argument("--noise-prob", type=float, default=0.3)
+    p.add_argument("--pitch-shift-prob", type=float, default=0.0,
+                   help="share of train utterances shifted in pitch and formants (sox)")
+    p.add_argument("--pitch-shift", type=_range, default=(-200.0, 500.0), metavar="LO:HI",
+                   help="pitch-shift range in cents")
+    p.add_argument("--telephone-prob", type=float, default=0.0,
+                   help="share of train utterances band-limited like a phone line")
     p.add_argument("--snr", type=_range, default=(10.0, 30.0), metavar="LO:HI",
                    help="additive-noise SNR range in dB")
     p.add_argument("--generated-voices", type=int, default=0, metavar="N",

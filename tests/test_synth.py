@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import needs_espeak
 from tfrecords_tools.synth import (available_voices, english_sentences, split_sentences,
-                                   split_voices, synth_corpus)
+                                   split_voices, synth_corpus, synthesize)
 
 pytestmark = needs_espeak
 
@@ -105,6 +105,30 @@ def test_generated_espeak_speakers_are_seeded_distinct_and_half_female(tmp_path,
                         generated_voices=40)
     assert info["synth_request"]["generated_voices"] == 40
     assert any(espeak_voices.PREFIX in v for v in info["splits"]["train"]["voices"])
+
+
+def test_pitch_shift_and_telephone_augmentations(tmp_path):
+    import numpy as np
+
+    from tfrecords_tools.synth import Augmentation, Voice, pitch_shift, telephone
+
+    audio = synthesize(Voice("espeak", "en-us", "m"), "a quiet evening by the sea")
+    spectrum = lambda x: np.abs(np.fft.rfft(x))  # noqa: E731
+    freqs = np.fft.rfftfreq(len(audio), 1 / 16000)
+    centroid = lambda x: (freqs * spectrum(x)).sum() / spectrum(x).sum()  # noqa: E731
+    up = pitch_shift(audio, 500)
+    assert abs(len(up) - len(audio)) < 0.02 * len(audio)  # duration kept
+    up = np.pad(up, (0, max(0, len(audio) - len(up))))[: len(audio)]
+    assert centroid(up) > 1.08 * centroid(audio)  # +500 cents moves the spectrum up
+    phone = telephone(audio)
+    assert len(phone) == len(audio)
+    band = spectrum(phone)
+    assert band[freqs > 3600].sum() < 0.01 * band.sum() and band[freqs < 250].sum() < 0.01 * band.sum()
+    aug = Augmentation(pitch_shift_prob=1.0, telephone_prob=1.0)
+    info = synth_corpus(tmp_path / "aug2", hours=0.005, seed=1, workers=1, engines=("espeak",),
+                        augment=aug)
+    assert info["splits"]["train"]["synth"]["augmentation"]["telephone_prob"] == 1.0
+    assert info["splits"]["train"]["num_utterances"] > 0
 
 
 def test_no_engine_is_a_clear_error(tmp_path):

@@ -326,6 +326,31 @@ def add_noise(audio: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.
     return (audio + noise).astype(np.float32)
 
 
+def pitch_shift(audio: np.ndarray, cents: float) -> np.ndarray:
+    """Shift pitch and formants by ``cents`` keeping the duration (sox's WSOLA-based `pitch`)."""
+    if not shutil.which("sox"):
+        raise AudioError("pitch shifting needs sox (apt-get install sox)")
+    raw = _run(["sox", "-t", "raw", "-r", str(SAMPLE_RATE_HZ), "-e", "floating-point", "-b", "32",
+                "-c", "1", "-", "-t", "raw", "-", "pitch", str(int(cents))],
+               stdin=np.ascontiguousarray(audio, np.float32).tobytes())
+    return np.frombuffer(raw, np.float32).copy()
+
+
+def telephone(audio: np.ndarray) -> np.ndarray:
+    """A phone line: 8 kHz sampling, 300–3400 Hz band, 8-bit μ-law, back to 16 kHz."""
+    narrow = soxr.resample(audio, SAMPLE_RATE_HZ, 8000)
+    spectrum = np.fft.rfft(narrow)
+    freqs = np.fft.rfftfreq(len(narrow), 1 / 8000)
+    spectrum[(freqs < 300) | (freqs > 3400)] = 0
+    narrow = np.fft.irfft(spectrum, len(narrow))
+    peak = np.max(np.abs(narrow)) + 1e-9
+    mu = 255.0
+    encoded = np.sign(narrow / peak) * np.log1p(mu * np.abs(narrow / peak)) / np.log1p(mu)
+    encoded = np.round(encoded * 127) / 127
+    decoded = np.sign(encoded) * np.expm1(np.abs(encoded) * np.log1p(mu)) / mu * peak
+    return soxr.resample(decoded, 8000, SAMPLE_RATE_HZ)[: len(audio)].astype(np.float32)
+
+
 def render(recipe: dict) -> tuple[np.ndarray, dict]:
     """Worker entry point: recipe → int16 PCM at 16 kHz (and the recipe, for the record)."""
     voice = Voice(recipe["engine"], recipe["voice"], recipe.get("gender", "?"))
@@ -333,10 +358,14 @@ def render(recipe: dict) -> tuple[np.ndarray, dict]:
     audio = trim_silence(audio)
     rng = np.random.default_rng(recipe["seed"])
     audio = speed_perturb(audio, recipe.get("speed", 1.0))
+    if recipe.get("shift_cents"):
+        audio = pitch_shift(audio, recipe["shift_cents"])
     if recipe.get("rt60_s"):
         audio = reverberate(audio, room_impulse_response(rng, recipe["rt60_s"]))
     if recipe.get("snr_db") is not None:
         audio = add_noise(audio, recipe["snr_db"], rng)
+    if recipe.get("telephone"):
+        audio = telephone(audio)
     peak = np.max(np.abs(audio)) if audio.size else 0.0
     if peak > 0:
         audio = audio * (recipe.get("gain", 0.5) / peak)
@@ -354,6 +383,11 @@ class Augmentation:
     rt60_s: tuple[float, float] = (0.2, 0.7)
     noise_prob: float = 0.0
     snr_db: tuple[float, float] = (10.0, 30.0)
+    # Pitch and formants shifted together, tempo kept (sox `pitch`): a shorter or longer vocal
+    # tract; upward shifts of male voices fill the female range the engines lack.
+    pitch_shift_prob: float = 0.0
+    pitch_shift_cents: tuple[float, float] = (-200.0, 500.0)
+    telephone_prob: float = 0.0  # 300–3400 Hz band, 8 kHz, μ-law: a phone line
 
 
 def split_voices(voices: list[Voice], seed: int, eval_fraction: float = 0.12) -> dict[str, list[Voice]]:
@@ -407,6 +441,11 @@ def recipes(split: str, voices: list[Voice], sentences: list[str], seed: int,
             recipe["rt60_s"] = round(rng.uniform(*aug.rt60_s), 3)
         if augment and rng.random() < aug.noise_prob:
             recipe["snr_db"] = round(rng.uniform(*aug.snr_db), 1)
+        # Drawn only when enabled, so corpora made without them stay byte-identical.
+        if augment and aug.pitch_shift_prob > 0 and rng.random() < aug.pitch_shift_prob:
+            recipe["shift_cents"] = round(rng.uniform(*aug.pitch_shift_cents))
+        if augment and aug.telephone_prob > 0 and rng.random() < aug.telephone_prob:
+            recipe["telephone"] = True
         yield recipe
 
 
@@ -443,7 +482,7 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
     info = {} if overwrite or not (out_dir / DATASET_JSON).exists() else read_dataset_json(out_dir)
     request = {"language": language, "seed": seed, "hours": hours, "engines": sorted(engines or []),
                "noisy_test": noisy_test,
-               "augmentation": augment.__dict__ if augment else None,
+               "augmentation": _settings(augment),
                "voices": sorted(v.speaker for v in voices)}
     if generated_voices:
         request["generated_voices"] = generated_voices
@@ -476,8 +515,7 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
         extra = {"voices": sorted(v.speaker for v in pools[source]),
                  "speakers_by_gender": genders, "sentences_available": len(texts[source]),
                  "synth": {"language": language, "seed": seed, "hours_target": targets[split],
-                           "augmentation": augment.__dict__ if (augment and split == "train")
-                           else None}}
+                           "augmentation": _settings(augment) if split == "train" else None}}
         info = record_split(info, split, stats, options, extra)
         if split == splits[-1]:
             info["synth_request"] = request  # marks the corpus complete (re-runs skip it)
@@ -490,6 +528,20 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
     # The training sentence pool (never dev/test sentences): text for `ds2 lm build --text`.
     (out_dir / "lm_text_train.txt").write_text("\n".join(texts["train"]) + "\n", encoding="utf-8")
     return info
+
+
+def _settings(augment: Augmentation | None) -> dict | None:
+    """The augmentation as recorded in dataset.json; switched-off optional effects are left out,
+    so corpora made before they existed still match their settings on a re-run."""
+    if augment is None:
+        return None
+    out = dict(augment.__dict__)
+    for prob, extra in (("pitch_shift_prob", "pitch_shift_cents"), ("telephone_prob", None)):
+        if not out[prob]:
+            out.pop(prob)
+            if extra:
+                out.pop(extra)
+    return out
 
 
 def _noisy(recipe: dict) -> dict:
