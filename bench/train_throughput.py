@@ -136,10 +136,11 @@ def timed_rounds(models: dict, batches, rounds: int) -> dict:
     return seconds
 
 
-def child_peak_rss(preset: str, kind: str, seconds: list[float], precision: str) -> float:
+def child_peak_rss(preset: str, kind: str, seconds: list[float], precision: str,
+                   extra: list[str]) -> float:
     """Peak RSS (MiB) of a process that trains only one model for two rounds."""
     cmd = [sys.executable, __file__, "--child", kind, "--presets", preset, "--precision", precision,
-           "--seconds", *map(str, seconds)]
+           "--seconds", *map(str, seconds), *extra]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])["peak_rss_mib"]
 
@@ -153,6 +154,9 @@ def main() -> int:
     parser.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"],
                         help="our model's dtype policies, each timed against the float32 baseline")
     parser.add_argument("--precision", default="float32", help=argparse.SUPPRESS)
+    parser.add_argument("--batch-frames", type=int, default=None,
+                        help="override the presets' padded-frame budget per batch (smaller "
+                             "batches keep the ds2-shaped row affordable on a CPU)")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS child runs")
     parser.add_argument("--child", choices=["ours", "stock"], help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
@@ -163,8 +167,14 @@ def main() -> int:
 
     from ds2_tf.config import preset
 
+    def config_for(name):
+        config = preset(name)
+        if args.batch_frames:
+            config = config.replace(train={"batch_frames": args.batch_frames})
+        return config
+
     if args.child:
-        config = preset(args.presets[0])
+        config = config_for(args.presets[0])
         keras.mixed_precision.set_dtype_policy(args.precision if args.child == "ours" else "float32")
         model = build(args.child, config)
         timed_rounds({args.child: model}, make_batches(config, batch_shapes(config, args.seconds)), 1)
@@ -177,12 +187,12 @@ def main() -> int:
               "presets": {}}
     lines = [f"Training throughput, ours vs stock Keras Bidirectional (float32), same batches, "
              f"interleaved; median of {args.rounds} rounds on {os.cpu_count()} CPU threads.", "",
-             "| preset | params | precision (ours) | audio s / s ours | audio s / s stock | "
-             "**speed-up** | step s ours | step s stock | MFU ours | MFU stock | "
+             "| preset | params | frames / batch | precision (ours) | audio s / s ours | "
+             "audio s / s stock | **speed-up** | step s ours | step s stock | MFU ours | MFU stock | "
              "peak RSS MiB ours / stock |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in args.presets:
-        config = preset(name)
+        config = config_for(name)
         shapes = batch_shapes(config, args.seconds)
         batches = make_batches(config, shapes)
         audio = sum(b[2] for b in batches)
@@ -197,14 +207,17 @@ def main() -> int:
         med = {k: statistics.median(v) for k, v in seconds.items()}
         entry = {"params": {"ours": models[args.precisions[0]].count_params(),
                             "stock": models["stock"].count_params()},
+                 "batch_frames": config.train.batch_frames,
                  "batches": shapes, "audio_s_per_round": audio, "train_flops_per_round": flops,
                  "round_seconds": seconds,
                  "audio_s_per_s": {k: audio / v for k, v in med.items()},
                  "step_s": {k: v / len(batches) for k, v in med.items()},
                  "mfu_stock": flops / med["stock"] / peak["float32"], "by_precision": {}}
         if not args.no_rss:
+            extra = ["--batch-frames", str(args.batch_frames)] if args.batch_frames else []
             entry["peak_rss_mib"] = {k: child_peak_rss(name, "stock" if k == "stock" else "ours",
-                                                       args.seconds, k if k != "stock" else "float32")
+                                                       args.seconds, k if k != "stock" else "float32",
+                                                       extra)
                                      for k in models}
         rss = entry.get("peak_rss_mib", {})
         for precision in args.precisions:
@@ -214,7 +227,8 @@ def main() -> int:
             entry["by_precision"][precision] = {"speedup_median": statistics.median(ratios),
                                                 "speedup_per_round": ratios, "mfu": mfu}
             lines.append(
-                f"| {name} | {entry['params']['ours'] / 1e6:.1f} M | {precision} | "
+                f"| {name} | {entry['params']['ours'] / 1e6:.1f} M | {config.train.batch_frames} | "
+                f"{precision} | "
                 f"{entry['audio_s_per_s'][precision]:.1f} | {entry['audio_s_per_s']['stock']:.1f} | "
                 f"**{statistics.median(ratios):.2f}×** | {entry['step_s'][precision]:.2f} | "
                 f"{entry['step_s']['stock']:.2f} | {mfu:.1%} | {entry['mfu_stock']:.1%} | "
