@@ -1,6 +1,7 @@
 """Accuracy on voices never heard in training, and on real recordings, with pocketsphinx as reference.
 
     python bench/accuracy.py [--hours 10] [--minutes 60] [--preset small] [--work bench/out/accuracy]
+    python bench/accuracy.py --label many-voices --synth-args "--augment --generated-voices 600"
 
 Runs the user-facing commands end to end:
   1. ``ds2 synth --augment --noisy-test``: train/dev/test with disjoint voices and sentences, plus
@@ -21,6 +22,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -92,16 +94,22 @@ def main() -> int:
     parser.add_argument("--preset", default="small")
     parser.add_argument("--precision", default="float32")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--label", default="",
+                        help="ablation name: results go to accuracy_LABEL.* and work/LABEL")
+    parser.add_argument("--synth-args", default="--augment",
+                        help="ds2 synth flags for the training corpus, e.g. \"--augment "
+                             "--generated-voices 600 --pitch-shift-prob 0.3\" or \"--engines "
+                             "flite,festival,piper\" (test voices stay disjoint either way)")
     parser.add_argument("--work", default=str(ROOT / "bench" / "out" / "accuracy"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
-    work = Path(args.work)
+    work = Path(args.work) / args.label if args.label else Path(args.work)
     data, run, real = work / "data", work / "run", work / "real"
     timings = {}
 
     start = time.monotonic()
-    ds2("synth", "--out", str(data), "--hours", str(args.hours), "--augment", "--noisy-test",
-        "--seed", str(args.seed))
+    ds2("synth", "--out", str(data), "--hours", str(args.hours), *shlex.split(args.synth_args),
+        "--noisy-test", "--seed", str(args.seed))
     timings["synth_s"] = time.monotonic() - start
 
     rows = []
@@ -149,7 +157,8 @@ def main() -> int:
     info = json.loads((data / "dataset.json").read_text())
     summary = json.loads((run / "train_summary.json").read_text())
     train = info["splits"]["train"]
-    result = {"preset": args.preset, "hours_target": args.hours, "precision": args.precision,
+    result = {"label": args.label, "synth_args": args.synth_args,
+              "preset": args.preset, "hours_target": args.hours, "precision": args.precision,
               "train_hours": train["hours"], "train_speakers": train["num_speakers"],
               "train_speakers_by_gender": train.get("speakers_by_gender"),
               "test_speakers": info["splits"]["test"]["num_speakers"],
@@ -159,13 +168,14 @@ def main() -> int:
     lines = [f"Preset `{args.preset}` trained {summary['train_seconds'] / 60:.0f} min "
              f"({summary['epochs_run']} epochs, {summary['steps']} steps, {args.precision}) on "
              f"{train['hours']:.1f} h of synthetic speech from {train['num_speakers']} training "
-             f"speakers ({train.get('speakers_by_gender')}), augmented; {os.cpu_count()} CPU "
-             f"threads. Test voices and sentences are never seen in training.", "",
+             f"speakers ({train.get('speakers_by_gender')}), `ds2 synth {args.synth_args}`; "
+             f"{os.cpu_count()} CPU threads. Test voices and sentences are never seen in "
+             f"training.", "",
              "| test set | system | utterances | CER | WER |", "|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['set']} | {r['system']} | {r['num_utterances']} | "
                      f"{100 * r['cer']:.1f} % | {100 * r['wer']:.1f} % |")
-    save(args.out, "accuracy", result, lines)
+    save(args.out, f"accuracy_{args.label}" if args.label else "accuracy", result, lines)
     return 0
 
 
