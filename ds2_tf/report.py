@@ -43,6 +43,7 @@ def plot_curves(run: Path, out_png: Path) -> Path | None:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         print("note: matplotlib is not installed (pip install matplotlib); no PNG written")
         return None
@@ -53,7 +54,10 @@ def plot_curves(run: Path, out_png: Path) -> Path | None:
         ax_loss.plot(steps, losses, lw=1)
     elif history:
         ax_loss.plot([h["epoch"] + 1 for h in history], [h["loss"] for h in history], marker="o")
-    ax_loss.set(title="training CTC loss", xlabel="step" if steps else "epoch", yscale="log")
+    # Keras logs the running mean over the epoch so far; under SortaGrad the first epoch's
+    # utterances get longer as it goes, so its loss rises before it falls.
+    ax_loss.set(title="training CTC loss (running mean per epoch)",
+                xlabel="step" if steps else "epoch", yscale="log")
     epochs = [h["epoch"] + 1 for h in history if h.get("dev_cer") is not None]
     for key, label in (("dev_cer", "dev CER"), ("dev_wer", "dev WER")):
         values = [100 * h[key] for h in history if h.get(key) is not None]
@@ -62,9 +66,11 @@ def plot_curves(run: Path, out_png: Path) -> Path | None:
     ax_dev.set(title="dev error rates (greedy)", xlabel="epoch", ylabel="%")
     if epochs:
         ax_dev.legend()
+        ax_dev.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     for ax in (ax_loss, ax_dev):
         ax.grid(alpha=0.3)
-    fig.suptitle(run.name)
+    config = json.loads((run / CONFIG).read_text())
+    fig.suptitle(f"{run.name}: preset {config.get('preset')}, {len(history)} epochs")
     fig.tight_layout()
     out_png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_png, dpi=110)
