@@ -53,7 +53,8 @@ bench: $(VENV)/.installed
 	$(PY) bench/data_throughput.py
 	$(PY) bench/export_latency.py --preset small
 	$(PY) bench/export_latency.py --preset streaming
-	$(PY) bench/train_throughput.py --presets small ds2
+	$(PY) bench/train_throughput.py --presets small
+	$(PY) bench/train_throughput.py --presets ds2 --batch-frames 6000 --seconds 3 6 --rounds 2
 	$(PY) bench/bucketing.py --data $(DEMO)/data
 	$(PY) bench/decode_speed.py --run $(DEMO)/run --data $(DEMO)/data --lm $(DEMO)/lm/train.arpa --label demo
 

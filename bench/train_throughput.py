@@ -12,7 +12,7 @@ the padding mask passed to the RNNs (without it the backward direction reads pad
 
 Also reports model FLOPs utilization: analytic training FLOPs per step (forward × 3) ÷ step time ÷
 the machine's measured peak matmul FLOP/s, and peak RSS of each model alone (child processes).
-Writes train_throughput.json / .md under --out.
+Writes train_throughput_PRESETS.json / .md under --out.
 """
 from __future__ import annotations
 
@@ -239,7 +239,7 @@ def main() -> int:
     lines += ["", f"Peak matmul (2048², measured): float32 {peak['float32'] / 1e9:.0f} GFLOP/s, "
               f"bfloat16 {peak['bfloat16'] / 1e9:.0f} GFLOP/s. MFU = analytic training FLOPs "
               "(3 × forward multiply-adds × 2) ÷ time ÷ that peak."]
-    save(args.out, "train_throughput", result, lines)
+    save(args.out, "train_throughput_" + "-".join(args.presets), result, lines)
     return 0
 
 
