@@ -61,13 +61,42 @@ def set_precision(precision: str) -> None:
 
 
 # ---- optimizer ----------------------------------------------------------------------------------
-def make_optimizer(train, total_steps: int) -> keras.optimizers.Optimizer:
-    """Linear warm-up to the peak rate, then cosine annealing to ``final_lr_fraction`` of it."""
+class BudgetCosine(keras.optimizers.schedules.LearningRateSchedule):
+    """Warm-up, then cosine annealing over the run's *progress*: the larger of the step fraction
+    and the fraction of the time budget spent (``progress``, a variable TimeBudget updates).
+
+    Why: a run cut by --max-minutes (the demo: ~300 of 20 000 scheduled steps) would otherwise
+    end at its peak rate, noisy and un-annealed; with a budget it anneals by the deadline. Warm-up
+    ends after ``warmup_steps`` or 5 % of the progress, whichever comes first.
+    """
+
+    def __init__(self, peak: float, warmup_steps: int, total_steps: int, final_fraction: float,
+                 progress: tf.Variable | None = None):
+        self.peak, self.warmup_steps, self.total_steps = peak, warmup_steps, total_steps
+        self.final_fraction, self.progress = final_fraction, progress
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        done = step / float(max(1, self.total_steps))
+        if self.progress is not None:
+            done = tf.maximum(done, tf.cast(self.progress, tf.float32))
+        done = tf.clip_by_value(done, 0.0, 1.0)
+        warm = tf.minimum(1.0, tf.maximum((step + 1.0) / float(max(1, self.warmup_steps)),
+                                          done / 0.05))
+        cosine = self.final_fraction + (1 - self.final_fraction) * 0.5 * (1 + tf.cos(math.pi * done))
+        return self.peak * warm * cosine
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps,
+                "total_steps": self.total_steps, "final_fraction": self.final_fraction}
+
+
+def make_optimizer(train, total_steps: int,
+                   progress: tf.Variable | None = None) -> keras.optimizers.Optimizer:
+    """Adam or SGD with a BudgetCosine schedule (``progress``: fraction of the time budget used)."""
     warmup = min(train.warmup_steps, max(1, total_steps // 5))
-    decay_steps = max(1, (train.decay_steps or total_steps) - warmup)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=train.learning_rate * 0.01, decay_steps=decay_steps,
-        alpha=train.final_lr_fraction, warmup_target=train.learning_rate, warmup_steps=warmup)
+    schedule = BudgetCosine(train.learning_rate, warmup, train.decay_steps or total_steps,
+                            train.final_lr_fraction, progress)
     if train.optimizer == "adam":
         return keras.optimizers.Adam(schedule, global_clipnorm=train.clipnorm)
     if train.optimizer == "sgd":
@@ -114,16 +143,23 @@ class NaNGuard(keras.callbacks.Callback):
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Ends training cleanly (callbacks and checkpoints still run) after ``minutes``."""
+    """Ends training cleanly (callbacks and checkpoints still run) after ``minutes``, and keeps
+    ``progress`` (the learning-rate schedule's view of the budget) at the fraction spent."""
 
-    def __init__(self, minutes: float | None):
+    def __init__(self, minutes: float | None, progress: tf.Variable | None = None):
         super().__init__()
         self.seconds = None if minutes is None else minutes * 60
+        self.progress = progress
         self.start = time.monotonic()
         self.expired = False
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.seconds is not None and time.monotonic() - self.start > self.seconds:
+        if self.seconds is None:
+            return
+        spent = time.monotonic() - self.start
+        if self.progress is not None:
+            self.progress.assign(min(1.0, spent / self.seconds))
+        if spent > self.seconds:
             self.expired = True
             self.model.stop_training = True
 
@@ -245,7 +281,9 @@ def _train(data_dir, out_dir, preset_name, train_overrides, strategy_name, max_m
         else:
             print("warning: dataset.json has no feature statistics; features are unnormalized",
                   file=sys.stderr)
-        model.compile(optimizer=make_optimizer(config.train, total_steps))
+        # Fraction of the time budget spent (0 without one): the schedule anneals by the deadline.
+        budget_progress = tf.Variable(0.0, trainable=False, name="budget_progress")
+        model.compile(optimizer=make_optimizer(config.train, total_steps, budget_progress))
         model.optimizer.build(model.trainable_variables)
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="sortagrad_epoch")
 
@@ -259,7 +297,7 @@ def _train(data_dir, out_dir, preset_name, train_overrides, strategy_name, max_m
 
     log_dir = out / "logs"
     callbacks: list[keras.callbacks.Callback] = [EpochCounter(epoch), NaNGuard()]
-    budget = TimeBudget(max_minutes)
+    budget = TimeBudget(max_minutes, budget_progress)
     callbacks.append(budget)
     monitor = "loss"
     if "dev" in info["splits"] and max_dev_utterances != 0:

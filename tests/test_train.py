@@ -9,6 +9,7 @@ import sys
 import time
 
 import h5py
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -28,6 +29,28 @@ def test_tiny_learns_a_few_synthetic_utterances(trained_run, synth_corpus):
                  "history.csv", "train_summary.json"):
         assert (trained_run / name).exists(), name
     assert list((trained_run / "logs").rglob("events.out.tfevents*"))
+
+
+def test_schedule_warms_up_then_anneals_by_steps_or_by_the_time_budget():
+    from ds2_tf.train import BudgetCosine, TimeBudget
+
+    progress = tf.Variable(0.0)
+    lr = BudgetCosine(1.0, warmup_steps=10, total_steps=1000, final_fraction=0.05,
+                      progress=progress)
+    assert float(lr(0)) == pytest.approx(0.1, rel=1e-3)  # warming up
+    assert float(lr(10)) == pytest.approx(1.0, rel=1e-2)  # peak
+    assert float(lr(1000)) == pytest.approx(0.05, rel=1e-3)  # annealed by steps
+    progress.assign(0.5)  # half the time budget spent after 20 of 1000 steps
+    assert float(lr(20)) == pytest.approx(0.05 + 0.95 * 0.5, rel=1e-3)
+    progress.assign(1.0)
+    assert float(lr(20)) == pytest.approx(0.05, rel=1e-3)
+
+    budget = TimeBudget(minutes=1e-4, progress=progress)  # 6 ms
+    progress.assign(0.0)
+    budget.set_model(keras.Model())
+    time.sleep(0.01)
+    budget.on_train_batch_end(0)
+    assert budget.expired and float(progress) == 1.0
 
 
 def test_nan_batch_triggers_the_guard_naming_the_step(synth_corpus):
