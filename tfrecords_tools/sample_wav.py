@@ -4,11 +4,19 @@ Usage: python -m tfrecords_tools.sample_wav DATA_DIR SPLIT OUT.wav [INDEX]
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
 import soundfile
-import tensorflow as tf
+
+from ds2_tf.quiet import native_stderr_silenced
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+with native_stderr_silenced():  # TensorFlow's start-up notices (CUDA probing on CPU machines)
+    import tensorflow as tf
+
+    tf.config.list_physical_devices("GPU")
 
 from tfrecords_tools.schema import parse_example
 from tfrecords_tools.writer import shard_paths
