@@ -120,11 +120,15 @@ class LMDecoder:
     def decode(self, log_probs: np.ndarray, length: int | None = None) -> str:
         log_probs = np.asarray(log_probs, np.float32)[:length]
         pruned = prune_candidates(log_probs, self.config.cutoff_prob, self.config.cutoff_top_n)
-        return self.decoder.decode(pruned, beam_width=self.config.beam_width,
-                                   beam_prune_logp=self.config.beam_prune_logp,
-                                   token_min_logp=SKIP_BELOW,
-                                   hotwords=self.config.hotwords or None,
-                                   hotword_weight=self.config.hotword_weight).strip()
+        # decode_beams, not decode: pyctcdecode's decode() also prunes beams that share their
+        # last n words, with n = the LM order (1 without an LM), so α = 0 with an LM searched
+        # differently from no LM at all (measured: "folwr" vs "folowr"). Plain beam search here.
+        beams = self.decoder.decode_beams(pruned, beam_width=self.config.beam_width,
+                                          beam_prune_logp=self.config.beam_prune_logp,
+                                          token_min_logp=SKIP_BELOW, prune_history=False,
+                                          hotwords=self.config.hotwords or None,
+                                          hotword_weight=self.config.hotword_weight)
+        return beams[0][0].strip()
 
     def decode_batch(self, log_probs, lengths) -> list[str]:
         return [self.decode(log_probs[i], int(lengths[i])) for i in range(len(lengths))]
