@@ -103,17 +103,15 @@ class Voice:
 # ---- what is installed ---------------------------------------------------------------------------
 def espeak_variants() -> dict[str, str]:
     """espeak-ng voice variants (the files in ``voices/!v``) → gender."""
-    for base in ("/usr/lib/x86_64-linux-gnu/espeak-ng-data", "/usr/lib/aarch64-linux-gnu/espeak-ng-data",
-                 "/usr/share/espeak-ng-data", "/usr/local/share/espeak-ng-data"):
-        folder = Path(base) / "voices" / "!v"
-        if folder.is_dir():
-            out = {}
-            for path in sorted(folder.iterdir()):
-                text = path.read_text(errors="replace")
-                gender = "f" if re.search(r"^gender\s+female", text, re.M) else "m"
-                out[path.name] = gender
-            return out
-    return {}
+    data = espeak_voices.system_data_dir()
+    folder = data / "voices" / "!v" if data else None
+    if folder is None or not folder.is_dir():
+        return {}
+    out = {}
+    for path in sorted(folder.iterdir()):
+        text = path.read_text(errors="replace")
+        out[path.name] = "f" if re.search(r"^gender\s+female", text, re.M) else "m"
+    return out
 
 
 def festival_voices() -> list[str]:
