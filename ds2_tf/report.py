@@ -37,7 +37,7 @@ def _batch_losses(run: Path) -> tuple[list[int], list[float]]:
     return [e.step for e in events], [float(tf.make_ndarray(e.tensor_proto)) for e in events]
 
 
-def plot_curves(run: Path, out_png: Path) -> Path | None:
+def plot_curves(run: Path, out_png: Path, preset: str | None = None) -> Path | None:
     """Training loss per step and dev CER/WER per epoch, side by side."""
     try:
         import matplotlib
@@ -69,8 +69,7 @@ def plot_curves(run: Path, out_png: Path) -> Path | None:
         ax_dev.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     for ax in (ax_loss, ax_dev):
         ax.grid(alpha=0.3)
-    config = json.loads((run / CONFIG).read_text())
-    fig.suptitle(f"{run.name}: preset {config.get('preset')}, {len(history)} epochs")
+    fig.suptitle(f"{run.name}: preset {preset}, {len(history)} epochs")
     fig.tight_layout()
     out_png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_png, dpi=110)
@@ -82,8 +81,8 @@ def _dir_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
 
 
-def results_table(run: Path, data: Path | None = None, export: Path | None = None) -> str:
-    config = json.loads((run / CONFIG).read_text())
+def results_table(run: Path, config: dict, data: Path | None = None,
+                  export: Path | None = None) -> str:
     summary = json.loads((run / "train_summary.json").read_text()) \
         if (run / "train_summary.json").exists() else {}
     lines = ["| what | value |", "|---|---|"]
@@ -120,9 +119,10 @@ def report(run_dir: str, data_dir: str | None = None, export_dir: str | None = N
     run = Path(run_dir)
     if not (run / CONFIG).exists():
         raise FileNotFoundError(f"{run / CONFIG}: not found (is {run} a `ds2 train` run directory?)")
-    table = results_table(run, Path(data_dir) if data_dir else None,
+    config = json.loads((run / CONFIG).read_text())
+    table = results_table(run, config, Path(data_dir) if data_dir else None,
                           Path(export_dir) if export_dir else None)
     out_md = Path(out) if out else run / "results.md"
     out_md.write_text(table + "\n")
-    png = plot_curves(run, out_md.with_name("training_curves.png"))
+    png = plot_curves(run, out_md.with_name("training_curves.png"), config.get("preset"))
     return {"table": table, "markdown": str(out_md), "png": str(png) if png else None}

@@ -244,6 +244,9 @@ def _run(cmd: list[str], stdin: bytes | None = None, timeout: float = 60) -> byt
 
 def synthesize(voice: Voice, text: str, rate_wpm: int = 160, pitch: int = 50) -> np.ndarray:
     """Text → float32 audio at 16 kHz with one engine voice."""
+    if voice.engine == "kokoro":  # returns samples directly: no WAV file in between
+        audio, rate = kokoro_voices.synthesize(voice.name, text, rate_wpm)
+        return to_mono_16k(audio, rate)
     if voice.engine == "espeak":
         generated = espeak_voices.parse_name(voice.name)
         path = ["--path", str(espeak_voices.ensure_variant(*generated))] if generated else []
@@ -259,9 +262,6 @@ def synthesize(voice: Voice, text: str, rate_wpm: int = 160, pitch: int = 50) ->
                      stdin=text.encode("utf-8"))
             elif voice.engine == "piper":
                 _piper_wav(voice.name, text, out, rate_wpm)
-            elif voice.engine == "kokoro":
-                audio, rate = kokoro_voices.synthesize(voice.name, text, rate_wpm)
-                return to_mono_16k(audio, rate)
             else:
                 raise AudioError(f"unknown engine {voice.engine!r}")
             wav = Path(out).read_bytes()
