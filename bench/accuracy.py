@@ -2,6 +2,7 @@
 
     python bench/accuracy.py [--hours 10] [--minutes 60] [--preset small] [--work bench/out/accuracy]
     python bench/accuracy.py --label many-voices --synth-args "--augment --generated-voices 600"
+        [--train-args "--epochs 2 --no-spec-augment"]
 
 Runs the user-facing commands end to end:
   1. ``ds2 synth --augment --noisy-test``: train/dev/test with disjoint voices and sentences, plus
@@ -100,6 +101,8 @@ def main() -> int:
                         help="ds2 synth flags for the training corpus, e.g. \"--augment "
                              "--generated-voices 600 --pitch-shift-prob 0.3\" or \"--engines "
                              "flite,festival,piper\" (test voices stay disjoint either way)")
+    parser.add_argument("--train-args", default="",
+                        help="extra ds2 train flags, e.g. \"--epochs 2 --no-spec-augment\"")
     parser.add_argument("--work", default=str(ROOT / "bench" / "out" / "accuracy"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
@@ -125,7 +128,8 @@ def main() -> int:
 
     start = time.monotonic()
     ds2("train", "--data", str(data), "--out", str(run), "--preset", args.preset,
-        "--max-minutes", str(args.minutes), "--precision", args.precision)
+        "--max-minutes", str(args.minutes), "--precision", args.precision,
+        *shlex.split(args.train_args))
     timings["train_wall_s"] = time.monotonic() - start
     lm = work / "lm" / "train.arpa"
     if not lm.exists():
@@ -157,7 +161,7 @@ def main() -> int:
     info = json.loads((data / "dataset.json").read_text())
     summary = json.loads((run / "train_summary.json").read_text())
     train = info["splits"]["train"]
-    result = {"label": args.label, "synth_args": args.synth_args,
+    result = {"label": args.label, "synth_args": args.synth_args, "train_args": args.train_args,
               "preset": args.preset, "hours_target": args.hours, "precision": args.precision,
               "train_hours": train["hours"], "train_speakers": train["num_speakers"],
               "train_speakers_by_gender": train.get("speakers_by_gender"),
@@ -168,7 +172,8 @@ def main() -> int:
     lines = [f"Preset `{args.preset}` trained {summary['train_seconds'] / 60:.0f} min "
              f"({summary['epochs_run']} epochs, {summary['steps']} steps, {args.precision}) on "
              f"{train['hours']:.1f} h of synthetic speech from {train['num_speakers']} training "
-             f"speakers ({train.get('speakers_by_gender')}), `ds2 synth {args.synth_args}`; "
+             f"speakers ({train.get('speakers_by_gender')}), `ds2 synth {args.synth_args}`"
+             f"{f', `ds2 train {args.train_args}`' if args.train_args else ''}; "
              f"{os.cpu_count()} CPU threads. Test voices and sentences are never seen in "
              f"training.", "",
              "| test set | system | utterances | CER | WER |", "|---|---|---|---|---|"]

@@ -47,7 +47,9 @@ def cmd_synth(args) -> int:
     info = synth_corpus(args.out, hours, language=args.language, seed=args.seed, augment=augment,
                         workers=args.workers, overwrite=args.overwrite,
                         engines=tuple(args.engines.split(",")) if args.engines else None,
-                        noisy_test=args.noisy_test, generated_voices=args.generated_voices)
+                        noisy_test=args.noisy_test, generated_voices=args.generated_voices,
+                        train_engines=tuple(args.train_engines.split(","))
+                        if args.train_engines else None)
     return 0 if info["splits"]["train"]["num_utterances"] else 1
 
 
@@ -77,6 +79,8 @@ def cmd_train(args) -> int:
         overrides["learning_rate"] = args.learning_rate
     if args.optimizer:
         overrides["optimizer"] = args.optimizer
+    if args.spec_augment is not None:
+        overrides["spec_augment"] = args.spec_augment
     train(args.data, args.out, preset_name=args.preset, train_overrides=overrides,
           strategy_name=args.strategy, max_minutes=args.max_minutes,
           steps_per_epoch=args.steps_per_epoch, max_dev_utterances=args.max_dev)
@@ -213,8 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snr", type=_range, default=(10.0, 30.0), metavar="LO:HI",
                    help="additive-noise SNR range in dB")
     p.add_argument("--generated-voices", type=int, default=0, metavar="N",
-                   help="add N seeded espeak-ng speakers with randomized pitch, formants, "
-                        "breathiness (half female), split across train/dev/test like the others")
+                   help="add N seeded espeak-ng training speakers with randomized pitch, "
+                        "formants, breathiness (half female); dev/test voices stay as they are")
+    p.add_argument("--train-engines", default=None, metavar="LIST",
+                   help="train only on these engines' voices (comma list), dev/test unchanged; "
+                        "e.g. flite,festival = the six plain voices of the ablation baseline")
     p.add_argument("--noisy-test", action="store_true",
                    help="also write test_noisy: the test utterances with room reverb + 10 dB noise")
     p.add_argument("--workers", type=int, default=None)
@@ -236,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", choices=("adam", "sgd"), default=None)
     p.add_argument("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"),
                    default=None)
+    p.add_argument("--spec-augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="SpecAugment time/frequency masks (default: the preset's setting)")
     p.add_argument("--strategy", choices=("auto", "default", "mirrored", "multiworker"),
                    default="auto")
     p.add_argument("--max-minutes", type=float, default=None,

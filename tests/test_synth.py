@@ -105,6 +105,35 @@ def test_generated_espeak_speakers_are_seeded_distinct_and_half_female(tmp_path,
                         generated_voices=40)
     assert info["synth_request"]["generated_voices"] == 40
     assert any(espeak_voices.PREFIX in v for v in info["splits"]["train"]["voices"])
+    for split in ("dev", "test"):  # generated speakers only train
+        assert not any(espeak_voices.PREFIX in v for v in info["splits"][split]["voices"])
+
+
+def records(path):
+    """utt_id → serialized example, so corpora written in another order still compare equal."""
+    import tensorflow as tf
+    out = {}
+    for raw in tf.data.TFRecordDataset(sorted(map(str, path.parent.glob(path.name)))):
+        example = tf.train.Example.FromString(raw.numpy())
+        out[example.features.feature["utt_id"].bytes_list.value[0]] = raw.numpy()
+    return out
+
+
+def test_training_voices_and_augmentation_leave_dev_and_test_unchanged(tmp_path):
+    """What the ablation benchmark relies on: rows differ in train only."""
+    from tfrecords_tools.synth import Augmentation, SynthError
+
+    base = dict(hours=0.01, seed=0, workers=2, engines=("espeak",), noisy_test=True)
+    synth_corpus(tmp_path / "plain", **base)
+    synth_corpus(tmp_path / "rich", **base, generated_voices=30,
+                 augment=Augmentation(speed=(0.9, 1.1), telephone_prob=0.5))
+    for split in ("dev", "test", "test_noisy"):
+        plain = records(tmp_path / "plain" / f"{split}-*.tfrecord")
+        assert plain and plain == records(tmp_path / "rich" / f"{split}-*.tfrecord")
+    assert records(tmp_path / "plain" / "train-*.tfrecord") != \
+        records(tmp_path / "rich" / "train-*.tfrecord")
+    with pytest.raises(SynthError, match="--train-engines piper"):
+        synth_corpus(tmp_path / "none", **base, train_engines=("piper",))
 
 
 def test_pitch_shift_and_telephone_augmentations(tmp_path):

@@ -180,3 +180,17 @@ def test_best_checkpoint_selection_uses_cer_while_wer_is_saturated():
     assert scores.index(min(scores)) == 4
     assert selection_score(0.85, 0.40) < selection_score(0.95, 0.10)  # real words win
     assert selection_score(0.30, 0.10) < selection_score(0.40, 0.05)  # then WER decides
+
+
+def test_spec_augment_flag_overrides_the_preset(monkeypatch):
+    from ds2_tf import cli
+
+    seen = {}
+    monkeypatch.setattr("ds2_tf.train.train", lambda *a, **kw: seen.update(kw))
+    for flag, expected in (("--spec-augment", True), ("--no-spec-augment", False)):
+        args = cli.build_parser().parse_args(["train", "--data", "d", "--out", "o", flag])
+        args.func(args)
+        assert seen["train_overrides"]["spec_augment"] is expected
+    args = cli.build_parser().parse_args(["train", "--data", "d", "--out", "o"])
+    args.func(args)
+    assert "spec_augment" not in seen["train_overrides"]  # the preset decides

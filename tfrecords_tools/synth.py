@@ -399,10 +399,15 @@ class Augmentation:
 
 
 def split_voices(voices: list[Voice], seed: int, eval_fraction: float = 0.12) -> dict[str, list[Voice]]:
-    """Disjoint voice pools: named held-out voices and a seeded share of espeak variants go to
-    dev/test; everything else trains."""
+    """Disjoint voice pools: named held-out voices and a seeded share of espeak-ng's shipped
+    variants go to dev/test; everything else trains.
+
+    Generated speakers (``--generated-voices``) only ever train, so adding them leaves dev and
+    test exactly as they were: corpora that differ only in training voices or augmentation are
+    scored on the same utterances (what an ablation needs)."""
     rng = random.Random(seed)
-    variants = sorted({v.name.split("+", 1)[1] for v in voices if "+" in v.name})
+    variants = sorted({v.name.split("+", 1)[1] for v in voices
+                       if "+" in v.name and espeak_voices.parse_name(v.name) is None})
     rng.shuffle(variants)
     k = max(1, int(len(variants) * eval_fraction)) if len(variants) >= 3 else 0
     dev_variants, test_variants = set(variants[:k]), set(variants[k: 2 * k])
@@ -461,12 +466,14 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
                  augment: Augmentation | None = None, eval_fraction: float = 0.05,
                  workers: int | None = None, overwrite: bool = False, preset_name: str = "small",
                  engines: tuple[str, ...] | None = None, noisy_test: bool = False,
-                 generated_voices: int = 0) -> dict:
+                 generated_voices: int = 0, train_engines: tuple[str, ...] | None = None) -> dict:
     """Write train/dev/test splits totalling about ``hours`` of synthetic speech.
 
     ``noisy_test`` adds ``test_noisy``: the test utterances again, each in a simulated room
     (RT60 0.3–0.6 s) with additive noise at 10 dB SNR — the hard condition benchmarks report.
-    ``generated_voices`` adds that many seeded espeak-ng speakers (half female) to the pool."""
+    ``generated_voices`` adds that many seeded espeak-ng speakers (half female) to the pool.
+    ``train_engines`` keeps only those engines' voices in train, after the split: dev and test are
+    the same as without it (e.g. ``("flite", "festival")``: six plain training voices)."""
     from ds2_tf.alphabet import Alphabet
     from ds2_tf.config import preset
     from tfrecords_tools.manifests import Item
@@ -489,6 +496,11 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
     sentences = english_sentences() if language == "en" else mandarin_sentences()
     alphabet = Alphabet.english() if language == "en" else Alphabet.from_transcripts(sentences)
     pools = split_voices(voices, seed)
+    if train_engines:
+        pools["train"] = [v for v in pools["train"] if v.engine in train_engines]
+        if not pools["train"]:
+            raise SynthError(f"--train-engines {','.join(train_engines)}: none of those engines' "
+                             "voices is installed and left for training")
     texts = split_sentences(sentences, seed)
     info = {} if overwrite or not (out_dir / DATASET_JSON).exists() else read_dataset_json(out_dir)
     request = {"language": language, "seed": seed, "hours": hours, "engines": sorted(engines or []),
@@ -497,6 +509,8 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
                "voices": sorted(v.speaker for v in voices)}
     if generated_voices:
         request["generated_voices"] = generated_voices
+    if train_engines:
+        request["train_engines"] = sorted(train_engines)
     splits = ["train", "dev", "test"] + (["test_noisy"] if noisy_test else [])
     if info.get("synth_request") == json.loads(json.dumps(request)) and \
             all(split in info.get("splits", {}) for split in splits):
