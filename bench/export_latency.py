@@ -1,5 +1,7 @@
 """Export sizes and inference speed: real-time factor (seconds of compute per second of audio) of
-the SavedModel (batch 1 and 16) and TFLite float / int8 (1 and 2 threads), and streaming latency.
+the SavedModel (batch 1 and 16) and TFLite float / int8 (1 and 2 threads), streaming latency, and
+the peak memory (RSS) of a fresh process that loads each artifact and runs one inference: the
+SavedModel with TensorFlow, the .tflite files with ai-edge-litert alone (as on a device).
 
     python bench/export_latency.py [--preset small] [--run RUN] [--seconds 10] [--repeats 5]
 
@@ -9,8 +11,10 @@ Writes export_latency.json and export_latency.md under --out. Medians of --repea
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -18,7 +22,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from report import save  # noqa: E402
+from report import peak_rss_mib, save  # noqa: E402
 
 
 def median_time(fn, repeats: int) -> float:
@@ -35,6 +39,32 @@ def dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
 
 
+def peak_rss_child(kind: str, path: str, batch: int, seconds: float) -> None:
+    """Load one artifact, run one inference, print the process's peak RSS in MiB (JSON)."""
+    import numpy as np
+    audio = (np.random.default_rng(0).standard_normal((batch, int(seconds * 16000))) * 0.1)
+    audio = audio.astype(np.float32)
+    if kind == "savedmodel":
+        import tensorflow as tf
+        signature = tf.saved_model.load(path).signatures["serving_default"]
+        signature(waveform=tf.constant(audio), num_samples=tf.fill([batch], audio.shape[1]))
+    else:
+        from ai_edge_litert.interpreter import Interpreter
+        interpreter = Interpreter(model_path=path, num_threads=1)
+        index = interpreter.get_input_details()[0]["index"]
+        interpreter.resize_tensor_input(index, list(audio.shape))
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(index, audio)
+        interpreter.invoke()
+    print(json.dumps({"peak_rss_mib": peak_rss_mib()}))
+
+
+def peak_rss(kind: str, path: Path, batch: int, seconds: float) -> float:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, str(path), str(batch),
+                          "--seconds", str(seconds)], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mib"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", default="small")
@@ -42,7 +72,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--child", nargs=3, metavar=("KIND", "PATH", "BATCH"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        peak_rss_child(args.child[0], args.child[1], int(args.child[2]), args.seconds)
+        return 0
 
     import numpy as np
     import tensorflow as tf
@@ -76,11 +111,13 @@ def main() -> int:
             lengths = tf.fill([batch], samples)
             t = median_time(lambda: signature(waveform=wave, num_samples=lengths), args.repeats)
             rows.append({"artifact": "SavedModel", "batch": batch, "threads": "all (2)",
-                         "rtf": t / (batch * args.seconds)})
+                         "rtf": t / (batch * args.seconds),
+                         "peak_rss_mib": peak_rss("savedmodel", saved, batch, args.seconds)})
         lite_paths = export_tflite(model, config, alphabet, Path(tmp) / "lite", "m", int8=True)
         for path in lite_paths:
             kind = "TFLite int8" if "int8" in path.name else "TFLite float32"
             sizes[kind] = path.stat().st_size
+            rss = peak_rss("tflite", path, 1, args.seconds)
             for threads in (1, 2):
                 interpreter = Interpreter(model_path=str(path), num_threads=threads)
                 index = interpreter.get_input_details()[0]["index"]
@@ -89,7 +126,7 @@ def main() -> int:
                 interpreter.set_tensor(index, audio[:1])
                 t = median_time(interpreter.invoke, args.repeats)
                 rows.append({"artifact": kind, "batch": 1, "threads": threads,
-                             "rtf": t / args.seconds})
+                             "rtf": t / args.seconds, "peak_rss_mib": rss})
         streaming_row = None
         if not config.model.bidirectional:
             _, lite = export_streaming(model, config, alphabet, Path(tmp) / "stream", "m")
@@ -107,13 +144,16 @@ def main() -> int:
               "machine": {"cpus": os.cpu_count(), "tensorflow": tf.__version__},
               "date": time.strftime("%Y-%m-%d")}
     lines = [f"Model: {label}, {result['params'] / 1e6:.1f} M parameters; {args.seconds:g} s "
-             f"utterances; median of {args.repeats}.", "",
-             "| artifact | batch | threads | real-time factor | size |", "|---|---|---|---|---|"]
+             f"utterances; median of {args.repeats}. Peak RSS: a fresh process loading the "
+             "artifact and running one inference (SavedModel with TensorFlow; TFLite with "
+             "ai-edge-litert only, one thread).", "",
+             "| artifact | batch | threads | real-time factor | size | peak RSS |",
+             "|---|---|---|---|---|---|"]
     for row in rows:
         size = sizes.get(row["artifact"])
         lines.append(f"| {row['artifact']} | {row['batch']} | {row['threads']} | "
-                     f"{row['rtf']:.4f} | {size / 1e6:.1f} MB |" if size else
-                     f"| {row['artifact']} | {row['batch']} | {row['threads']} | {row['rtf']:.4f} | |")
+                     f"{row['rtf']:.4f} | {f'{size / 1e6:.1f} MB' if size else ''} | "
+                     f"{row['peak_rss_mib']:.0f} MiB |")
     if streaming_row:
         lines += ["", f"Streaming TFLite (1 thread): {streaming_row['step_ms']:.1f} ms per "
                       f"{streaming_row['chunk_ms']:.0f} ms chunk (RTF {streaming_row['rtf']:.3f}), "

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import save  # noqa: E402
+from report import peak_rss_mib, save  # noqa: E402
 
 NUM_CLASSES = 29  # English: a–z, space, apostrophe + blank
 
@@ -178,7 +177,7 @@ def main() -> int:
         keras.mixed_precision.set_dtype_policy(args.precision if args.child == "ours" else "float32")
         model = build(args.child, config)
         timed_rounds({args.child: model}, make_batches(config, batch_shapes(config, args.seconds)), 1)
-        print(json.dumps({"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+        print(json.dumps({"peak_rss_mib": peak_rss_mib()}))
         return 0
 
     peak = {"float32": peak_matmul_flops("float32"), "bfloat16": peak_matmul_flops("bfloat16")}
