@@ -91,12 +91,18 @@ class BudgetCosine(keras.optimizers.schedules.LearningRateSchedule):
                 "total_steps": self.total_steps, "final_fraction": self.final_fraction}
 
 
+def make_schedule(train, total_steps: int, progress: tf.Variable | None = None) -> BudgetCosine:
+    """Warm-up, then cosine to the end of the planned run (epochs × steps) or of decay_steps,
+    whichever comes first: a 2-epoch run would otherwise end at its peak rate."""
+    warmup = min(train.warmup_steps, max(1, total_steps // 5))
+    decay = min(train.decay_steps, total_steps) if train.decay_steps else total_steps
+    return BudgetCosine(train.learning_rate, warmup, decay, train.final_lr_fraction, progress)
+
+
 def make_optimizer(train, total_steps: int,
                    progress: tf.Variable | None = None) -> keras.optimizers.Optimizer:
     """Adam or SGD with a BudgetCosine schedule (``progress``: fraction of the time budget used)."""
-    warmup = min(train.warmup_steps, max(1, total_steps // 5))
-    schedule = BudgetCosine(train.learning_rate, warmup, train.decay_steps or total_steps,
-                            train.final_lr_fraction, progress)
+    schedule = make_schedule(train, total_steps, progress)
     if train.optimizer == "adam":
         return keras.optimizers.Adam(schedule, global_clipnorm=train.clipnorm)
     if train.optimizer == "sgd":

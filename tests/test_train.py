@@ -52,6 +52,13 @@ def test_schedule_warms_up_then_anneals_by_steps_or_by_the_time_budget():
     budget.on_train_batch_end(0)
     assert budget.expired and float(progress) == 1.0
 
+    from ds2_tf.config import preset
+    from ds2_tf.train import make_schedule
+    short = make_schedule(preset("small").train, total_steps=140)  # decay_steps is 20 000
+    assert float(short(140)) == pytest.approx(6e-4 * 0.05, rel=1e-3)  # annealed by the run's end
+    long = make_schedule(preset("small").train, total_steps=50_000)
+    assert float(long(20_000)) == pytest.approx(6e-4 * 0.05, rel=1e-3)  # by decay_steps
+
 
 def test_nan_batch_triggers_the_guard_naming_the_step(synth_corpus):
     from ds2_tf.alphabet import Alphabet
