@@ -65,6 +65,50 @@ def peak_rss(kind: str, path: Path, batch: int, seconds: float) -> float:
     return json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mib"]
 
 
+def breakdown(config, seconds: float, repeats: int) -> tuple[list[dict], list[str]]:
+    """Where TFLite int8 time goes: the preset against variants with fewer RNN layers, one
+    direction, one conv layer (random weights, one thread, interleaved rounds)."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    from ds2_tf.model import build_model
+    from export.tflite import convert
+
+    model = config.model
+    variants = {f"`{config.preset}` as is": {},
+                f"1 RNN layer instead of {model.rnn_layers}": {"rnn_layers": 1},
+                "unidirectional RNNs": {"bidirectional": False},
+                f"RNN units {model.rnn_units // 2}": {"rnn_units": model.rnn_units // 2},
+                "first conv layer only": {"conv": model.conv[:1]}}
+    audio = (np.random.default_rng(0).standard_normal((1, int(seconds * 16000))) * 0.1)
+    interpreters = {}
+    for name, change in variants.items():
+        if change == {"rnn_layers": 1} and model.rnn_layers == 1 or \
+                change.get("conv") == model.conv:
+            continue
+        interpreter = Interpreter(model_content=convert(build_model(config.replace(model=change),
+                                                                    29), int8=True), num_threads=1)
+        index = interpreter.get_input_details()[0]["index"]
+        interpreter.resize_tensor_input(index, list(audio.shape))
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(index, audio.astype(np.float32))
+        interpreter.invoke()
+        interpreters[name] = interpreter
+    times = {name: [] for name in interpreters}
+    for _ in range(repeats):  # interleaved, so machine noise hits all variants alike
+        for name, interpreter in interpreters.items():
+            start = time.perf_counter()
+            interpreter.invoke()
+            times[name].append((time.perf_counter() - start) / seconds)
+    base = statistics.median(next(iter(times.values())))
+    rows = [{"variant": name, "rtf": statistics.median(t), "relative": statistics.median(t) / base}
+            for name, t in times.items()]
+    lines = ["", f"Where TFLite int8 time goes (1 thread, {seconds:g} s, random weights, median of "
+             f"{repeats} interleaved rounds):", "", "| variant | RTF | relative |", "|---|---|---|"]
+    lines += [f"| {r['variant']} | {r['rtf']:.4f} | {r['relative']:.2f} |" for r in rows]
+    return rows, lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", default="small")
@@ -72,6 +116,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--no-breakdown", action="store_true",
+                        help="skip the TFLite int8 time breakdown by model part")
     parser.add_argument("--child", nargs=3, metavar=("KIND", "PATH", "BATCH"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -158,6 +204,9 @@ def main() -> int:
         lines += ["", f"Streaming TFLite (1 thread): {streaming_row['step_ms']:.1f} ms per "
                       f"{streaming_row['chunk_ms']:.0f} ms chunk (RTF {streaming_row['rtf']:.3f}), "
                       f"{sizes['TFLite streaming'] / 1e6:.1f} MB."]
+    if not args.run and not args.no_breakdown:
+        result["tflite_int8_breakdown"], more = breakdown(config, args.seconds, args.repeats)
+        lines += more
     lines.append(f"({os.cpu_count()} CPUs, TensorFlow {tf.__version__}, {result['date']})")
     save(args.out, f"export_latency_{config.preset}", result, lines)
     return 0
