@@ -63,8 +63,8 @@ def rates(result: dict) -> dict[tuple[str, str], dict]:
 
 def table(results_dir: Path, labels: list[str]) -> tuple[dict, list[str]]:
     lines = ["| row | training speakers (f/m) | train h | steps | train min | "
-             "clean CER greedy / LM | clean WER LM | noisy CER greedy / LM | noisy WER LM | "
-             "real CER greedy / LM | real WER LM |", "|---" * 11 + "|"]
+             "clean CER greedy / LM | clean WER greedy / LM | noisy CER greedy / LM | "
+             "noisy WER greedy / LM | real CER greedy / LM | real WER greedy / LM |", "|---" * 11 + "|"]
     found, setup = {}, None
     for label in labels:
         path = results_dir / f"accuracy_{label}.json"
@@ -83,7 +83,8 @@ def table(results_dir: Path, labels: list[str]) -> tuple[dict, list[str]]:
                  f"{result['train_speakers']} ({gender.get('f', 0)}/{gender.get('m', 0)})",
                  f"{result['train_hours']:.2f}", str(t["steps"]), f"{t['train_seconds'] / 60:.0f}"]
         for short in ("clean", "noisy", "real"):
-            cells += [f"{pct(short, 'greedy')} / {pct(short, 'lm')} %", f"{pct(short, 'lm', 'wer')} %"]
+            cells += [f"{pct(short, 'greedy')} / {pct(short, 'lm')} %",
+                      f"{pct(short, 'greedy', 'wer')} / {pct(short, 'lm', 'wer')} %"]
         lines.append("| " + " | ".join(cells) + " |")
     if setup:
         n = {short: entry["num_utterances"] for (short, decoder), entry in rates(setup).items()
