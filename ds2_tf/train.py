@@ -112,9 +112,12 @@ def make_optimizer(train, total_steps: int,
 
 
 def estimate_steps(split_info: dict, config: RunConfig) -> int:
-    """Batches per epoch, from the split's hours and the padded-frame budget per batch."""
+    """Batches per epoch, from the split's hours and the padded-frame budget per batch, plus one
+    partial last batch per bucket (on a small corpus those are most of the batches; too low an
+    estimate would finish the LR schedule early and train the rest at its final rate)."""
     frames = split_info["hours"] * 3600 * config.features.sample_rate_hz / config.features.hop_samples
-    return max(1, int(math.ceil(1.15 * frames / config.train.batch_frames)))
+    full = int(math.ceil(1.15 * frames / config.train.batch_frames))
+    return max(1, full + min(config.train.num_buckets, split_info.get("num_utterances", 10 ** 9)))
 
 
 # ---- callbacks ----------------------------------------------------------------------------------
