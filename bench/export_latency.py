@@ -76,6 +76,7 @@ def breakdown(config, seconds: float, repeats: int) -> tuple[list[dict], list[st
 
     model = config.model
     variants = {f"`{config.preset}` as is": {},
+                "RNNs as Keras's two loops per layer (before the stacked loop)": "keras loops",
                 f"1 RNN layer instead of {model.rnn_layers}": {"rnn_layers": 1},
                 "unidirectional RNNs": {"bidirectional": False},
                 f"RNN units {model.rnn_units // 2}": {"rnn_units": model.rnn_units // 2},
@@ -83,11 +84,14 @@ def breakdown(config, seconds: float, repeats: int) -> tuple[list[dict], list[st
     audio = (np.random.default_rng(0).standard_normal((1, int(seconds * 16000))) * 0.1)
     interpreters = {}
     for name, change in variants.items():
-        if change == {"rnn_layers": 1} and model.rnn_layers == 1 or \
+        if change == "keras loops":
+            blob = convert(build_model(config, 29), int8=True, stacked=False)
+        elif change == {"rnn_layers": 1} and model.rnn_layers == 1 or \
                 change.get("conv") == model.conv:
             continue
-        interpreter = Interpreter(model_content=convert(build_model(config.replace(model=change),
-                                                                    29), int8=True), num_threads=1)
+        else:
+            blob = convert(build_model(config.replace(model=change), 29), int8=True)
+        interpreter = Interpreter(model_content=blob, num_threads=1)
         index = interpreter.get_input_details()[0]["index"]
         interpreter.resize_tensor_input(index, list(audio.shape))
         interpreter.allocate_tensors()

@@ -6,6 +6,8 @@ batch-norm statistics.
 """
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -163,14 +165,21 @@ class ProjectedGRUCell(keras.layers.Layer):
 
     def call(self, inputs, states, training=None):
         h = states[0] if isinstance(states, (list, tuple)) else states
-        hidden = ops.matmul(h, self.recurrent_kernel) + self.recurrent_bias
+        (h,) = self.step(inputs, [h], self.recurrent_kernel, self.recurrent_bias)
+        return h, [h]
+
+    @staticmethod
+    def step(inputs, states, kernel, bias):
+        """One time step from explicit weights; with a leading direction axis on every argument
+        ([D, B, ·] and kernels [D, U, 3U]) it runs D directions at once (``fused_bidirectional``)."""
+        h = states[0]
+        hidden = ops.matmul(h, kernel) + bias
         x_z, x_r, x_h = ops.split(inputs, 3, axis=-1)
         h_z, h_r, h_h = ops.split(hidden, 3, axis=-1)
         z = ops.sigmoid(x_z + h_z)
         r = ops.sigmoid(x_r + h_r)
         candidate = ops.tanh(x_h + r * h_h)
-        h = z * h + (1.0 - z) * candidate
-        return h, [h]
+        return [z * h + (1.0 - z) * candidate]
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}
@@ -201,18 +210,95 @@ class ProjectedLSTMCell(keras.layers.Layer):
                                               initializer=forget_bias_one)
 
     def call(self, inputs, states, training=None):
+        h, c = self.step(inputs, states, self.recurrent_kernel, self.recurrent_bias)
+        return h, [h, c]
+
+    @staticmethod
+    def step(inputs, states, kernel, bias):
+        """One time step from explicit weights (see ``ProjectedGRUCell.step``)."""
         h, c = states
-        gates = inputs + ops.matmul(h, self.recurrent_kernel) + self.recurrent_bias
+        gates = inputs + ops.matmul(h, kernel) + bias
         i, f, g, o = ops.split(gates, 4, axis=-1)
         c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-        h = ops.sigmoid(o) * ops.tanh(c)
-        return h, [h, c]
+        return [ops.sigmoid(o) * ops.tanh(c), c]
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}
 
 
 CELLS = {"gru": ProjectedGRUCell, "lstm": ProjectedLSTMCell}
+
+
+STEPS_PER_ITERATION = 8
+
+
+_STACKED = []  # non-empty while tracing inside stacked_recurrence()
+
+
+@contextlib.contextmanager
+def stacked_recurrence():
+    """Trace every ``BatchNormRNN`` with ``run_recurrence`` instead of ``keras.layers.RNN``
+    (same outputs; see ``run_recurrence`` for when each is faster)."""
+    _STACKED.append(True)
+    try:
+        yield
+    finally:
+        _STACKED.pop()
+
+
+def run_recurrence(cells, inputs, mask=None, initial_states=None,
+                   steps_per_iteration: int | None = None):
+    """Run one recurrence per cell (one per direction) in a single loop, K time steps per iteration.
+
+    ``inputs`` holds one [B, T, G] projected sequence per cell, already in the order that cell
+    reads it (the backward one time-reversed); ``mask`` [B, T] bool per cell likewise, or None.
+    Returns ([B, T, U] outputs per cell, final states [D, B, U] per state tensor).
+
+    Why: TFLite lowers a loop's TensorArray writes to slice + concatenate of the whole [T, …]
+    output list, so two ``keras.layers.RNN`` loops copy their outputs T times each and the
+    real-time factor grows with utterance length. Here the directions are stacked on a leading
+    axis (one batched matmul per step for both) and K steps are unrolled inside each iteration:
+    T / K iterations, T / K writes. The sequence is padded to a multiple of K with masked steps,
+    which keep the state and whose outputs are dropped. TensorFlow itself runs the Keras loops
+    faster (the two directions in parallel, no unrolled activations kept for the gradient), so
+    this path is only traced inside ``stacked_recurrence()``, which the TFLite export uses.
+    """
+    step = type(cells[0]).step
+    dtype = inputs[0].dtype
+    k = steps_per_iteration or STEPS_PER_ITERATION
+    kernel = tf.stack([tf.cast(c.recurrent_kernel, dtype) for c in cells])  # [D, U, G]
+    bias = tf.stack([tf.cast(c.recurrent_bias, dtype) for c in cells])[:, None, :]  # [D, 1, G]
+    batch = inputs[0].shape[0] or tf.shape(inputs[0])[0]  # static where known: a static loop
+    steps = tf.shape(inputs[0])[1]  # body is not re-planned every iteration (TFLite)
+    masks = mask if mask is not None else [tf.ones([batch, steps], tf.bool)] * len(cells)
+    pad = (k - steps % k) % k
+    iterations = (steps + pad) // k
+    x = tf.pad(tf.transpose(tf.stack(inputs), [2, 0, 1, 3]), [[0, pad], [0, 0], [0, 0], [0, 0]])
+    keep = tf.pad(tf.transpose(tf.stack(masks), [2, 0, 1]), [[0, pad], [0, 0], [0, 0]])
+    x = tf.reshape(x, [iterations, k, len(cells), batch, x.shape[-1]])  # [n, K, D, B, G]
+    keep = tf.reshape(keep, [iterations, k, len(cells), batch, 1])
+    if initial_states is None:
+        num_states = len(tf.nest.flatten(cells[0].state_size))
+        initial_states = [tf.zeros([len(cells), batch, cells[0].units], dtype)] * num_states
+    initial_states = [tf.cast(s, dtype) for s in initial_states]
+    x_ta = tf.TensorArray(dtype, size=iterations).unstack(x)
+    keep_ta = tf.TensorArray(tf.bool, size=iterations).unstack(keep)
+    out_ta = tf.TensorArray(dtype, size=iterations)
+
+    def body(i, states, out_ta):
+        x_i, keep_i, outs = x_ta.read(i), keep_ta.read(i), []
+        for j in range(k):
+            new = step(x_i[j], states, kernel, bias)
+            states = [tf.where(keep_i[j], n, s) for n, s in zip(new, states)]
+            outs.append(states[0])
+        return i + 1, states, out_ta.write(i, tf.stack(outs))
+
+    _, states, out_ta = tf.while_loop(lambda i, *_: i < iterations, body,
+                                      (0, list(initial_states), out_ta),
+                                      maximum_iterations=iterations)
+    outputs = tf.reshape(out_ta.stack(), [iterations * k, len(cells), batch, cells[0].units])
+    outputs = tf.transpose(outputs[:steps], [1, 2, 0, 3])  # [D, B, T, U]
+    return tf.unstack(outputs, num=len(cells)), states
 
 
 @keras.saving.register_keras_serializable(package="ds2_tf")
@@ -261,18 +347,33 @@ class BatchNormRNN(keras.layers.Layer):
         if self.norm is not None:
             projected = self.norm(projected, mask, training=training)
         bool_mask = None if mask is None else tf.cast(mask, tf.bool)
-        if self.bidirectional:
+        if _STACKED:
+            outputs, states = self._stacked(projected, bool_mask, initial_state)
+        elif self.bidirectional:
             fwd_in, bwd_in = tf.split(projected, 2, axis=-1)
-        else:
-            fwd_in = projected
-        fwd = self.forward(fwd_in, mask=bool_mask, initial_state=initial_state, training=training)
-        outputs, states = fwd[0], list(fwd[1:])
-        if self.bidirectional:
+            outputs = self.forward(fwd_in, mask=bool_mask, training=training)[0]
             backward = self.backward(bwd_in, mask=bool_mask, training=training)
-            outputs = outputs + tf.reverse(backward, axis=[1])
+            outputs, states = outputs + tf.reverse(backward, axis=[1]), []
+        else:
+            fwd = self.forward(projected, mask=bool_mask, initial_state=initial_state,
+                               training=training)
+            outputs, states = fwd[0], list(fwd[1:])
         if mask is not None:
             outputs = outputs * tf.cast(mask, outputs.dtype)[:, :, None]
         return (outputs, states) if return_state else outputs
+
+    def _stacked(self, projected, mask, initial_state):
+        if not self.bidirectional:
+            initial = None if initial_state is None else [s[None] for s in initial_state]
+            (outputs,), states = run_recurrence([self.forward.cell], [projected],
+                                                None if mask is None else [mask], initial)
+            return outputs, [s[0] for s in states]
+        fwd_in, bwd_in = tf.split(projected, 2, axis=-1)
+        reverse = lambda t: None if t is None else tf.reverse(t, [1])  # noqa: E731
+        (fwd, bwd), _ = run_recurrence([self.forward.cell, self.backward.cell],
+                                       [fwd_in, reverse(bwd_in)],
+                                       None if mask is None else [mask, reverse(mask)])
+        return fwd + reverse(bwd), []
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "cell": self.cell,

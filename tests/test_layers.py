@@ -6,7 +6,8 @@ import tensorflow as tf
 
 from ds2_tf.config import ConvSpec, RunConfig, preset
 from ds2_tf.features import SpecAugment, Spectrogram
-from ds2_tf.layers import BatchNormRNN, ConvFrontEnd, MaskedBatchNorm, RowConv
+from ds2_tf.layers import (CELLS, BatchNormRNN, ConvFrontEnd, MaskedBatchNorm, RowConv,
+                           run_recurrence, stacked_recurrence)
 from ds2_tf.model import build_model
 
 
@@ -48,6 +49,47 @@ def test_hoisted_rnn_without_bn_equals_stock_bidirectional(cell):
     for i, n in enumerate(lengths):
         np.testing.assert_allclose(got[i, :n], want[i, :n], atol=1e-5)
         assert np.all(got[i, n:] == 0)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("steps_per_iteration", [1, 3, 8, 32])
+def test_stacked_unrolled_recurrence_equals_one_keras_rnn_per_direction(cell, steps_per_iteration):
+    """Both directions in one loop, K steps per iteration, padded to a multiple of K: the same
+    outputs and final states as separate keras.layers.RNN loops, whatever K and the lengths."""
+    rng = np.random.default_rng(7)
+    units, gates = 6, CELLS[cell].gates
+    cells = [CELLS[cell](units, name=f"c{d}") for d in range(2)]
+    for c in cells:
+        c.build((None, gates * units))
+        c.recurrent_bias.assign(rng.standard_normal(gates * units).astype(np.float32))
+    x = [rng.standard_normal((3, 13, gates * units)).astype(np.float32) for _ in cells]
+    masks = [tf.sequence_mask([13, 9, 1], 13), tf.reverse(tf.sequence_mask([13, 9, 1], 13), [1])]
+    init = [rng.standard_normal((2, 3, units)).astype(np.float32)
+            for _ in range(len(tf.nest.flatten(cells[0].state_size)))]
+    outputs, states = run_recurrence(cells, x, masks, init, steps_per_iteration)
+    for d, c in enumerate(cells):
+        rnn = keras.layers.RNN(c, return_sequences=True, return_state=True)
+        want = rnn(x[d], mask=masks[d], initial_state=[s[d] for s in init])
+        valid = masks[d].numpy()
+        np.testing.assert_allclose(outputs[d].numpy()[valid], want[0].numpy()[valid], atol=1e-5)
+        for got_state, want_state in zip(states, want[1:]):
+            np.testing.assert_allclose(got_state[d].numpy(), want_state.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_batch_norm_rnn_traced_stacked_equals_keras_loops(bidirectional):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 10, 5)).astype(np.float32)
+    mask = tf.sequence_mask([10, 4], 10)
+    layer = BatchNormRNN(6, cell="gru", bidirectional=bidirectional)
+    state = None if bidirectional else [rng.standard_normal((2, 6)).astype(np.float32)]
+    want, want_states = layer(x, mask=mask, initial_state=state, return_state=True)
+    with stacked_recurrence():
+        got, got_states = tf.function(lambda: layer(x, mask=mask, initial_state=state,
+                                                    return_state=True))()
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+    for g, w in zip(got_states, want_states, strict=True):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), atol=1e-5)
 
 
 def test_batch_norm_statistics_ignore_padding():
