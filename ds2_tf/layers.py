@@ -171,7 +171,7 @@ class ProjectedGRUCell(keras.layers.Layer):
     @staticmethod
     def step(inputs, states, kernel, bias):
         """One time step from explicit weights; with a leading direction axis on every argument
-        ([D, B, ·] and kernels [D, U, 3U]) it runs D directions at once (``fused_bidirectional``)."""
+        ([D, B, ·] and kernels [D, U, 3U]) it runs D directions at once (``run_recurrence``)."""
         h = states[0]
         hidden = ops.matmul(h, kernel) + bias
         x_z, x_r, x_h = ops.split(inputs, 3, axis=-1)
@@ -229,6 +229,7 @@ class ProjectedLSTMCell(keras.layers.Layer):
 CELLS = {"gru": ProjectedGRUCell, "lstm": ProjectedLSTMCell}
 
 
+# TFLite int8 `small`, 10 s, time vs Keras's loops: K=4 0.62×, K=8 0.55×, K=32 0.53× (one run)
 STEPS_PER_ITERATION = 8
 
 
@@ -268,8 +269,8 @@ def run_recurrence(cells, inputs, mask=None, initial_states=None,
     k = steps_per_iteration or STEPS_PER_ITERATION
     kernel = tf.stack([tf.cast(c.recurrent_kernel, dtype) for c in cells])  # [D, U, G]
     bias = tf.stack([tf.cast(c.recurrent_bias, dtype) for c in cells])[:, None, :]  # [D, 1, G]
-    batch = inputs[0].shape[0] or tf.shape(inputs[0])[0]  # static where known: a static loop
-    steps = tf.shape(inputs[0])[1]  # body is not re-planned every iteration (TFLite)
+    batch = inputs[0].shape[0] or tf.shape(inputs[0])[0]  # static where known
+    steps = tf.shape(inputs[0])[1]
     masks = mask if mask is not None else [tf.ones([batch, steps], tf.bool)] * len(cells)
     pad = (k - steps % k) % k
     iterations = (steps + pad) // k
