@@ -165,15 +165,14 @@ class ProjectedGRUCell(keras.layers.Layer):
 
     def call(self, inputs, states, training=None):
         h = states[0] if isinstance(states, (list, tuple)) else states
-        (h,) = self.step(inputs, [h], self.recurrent_kernel, self.recurrent_bias)
+        (h,) = self.step(inputs, [h], ops.matmul(h, self.recurrent_kernel) + self.recurrent_bias)
         return h, [h]
 
     @staticmethod
-    def step(inputs, states, kernel, bias):
-        """One time step from explicit weights; with a leading direction axis on every argument
-        ([D, B, ·] and kernels [D, U, 3U]) it runs D directions at once (``run_recurrence``)."""
+    def step(inputs, states, hidden):
+        """One time step given the recurrent projection ``hidden`` = U h + b; elementwise, so a
+        leading direction axis on every argument runs D directions at once (``run_recurrence``)."""
         h = states[0]
-        hidden = ops.matmul(h, kernel) + bias
         x_z, x_r, x_h = ops.split(inputs, 3, axis=-1)
         h_z, h_r, h_h = ops.split(hidden, 3, axis=-1)
         z = ops.sigmoid(x_z + h_z)
@@ -210,14 +209,15 @@ class ProjectedLSTMCell(keras.layers.Layer):
                                               initializer=forget_bias_one)
 
     def call(self, inputs, states, training=None):
-        h, c = self.step(inputs, states, self.recurrent_kernel, self.recurrent_bias)
+        hidden = ops.matmul(states[0], self.recurrent_kernel) + self.recurrent_bias
+        h, c = self.step(inputs, states, hidden)
         return h, [h, c]
 
     @staticmethod
-    def step(inputs, states, kernel, bias):
-        """One time step from explicit weights (see ``ProjectedGRUCell.step``)."""
+    def step(inputs, states, hidden):
+        """One time step given U h + b (see ``ProjectedGRUCell.step``)."""
         h, c = states
-        gates = inputs + ops.matmul(h, kernel) + bias
+        gates = inputs + hidden
         i, f, g, o = ops.split(gates, 4, axis=-1)
         c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
         return [ops.sigmoid(o) * ops.tanh(c), c]
@@ -258,7 +258,7 @@ def run_recurrence(cells, inputs, mask=None, initial_states=None,
     Why: TFLite lowers a loop's TensorArray writes to slice + concatenate of the whole [T, …]
     output list, so two ``keras.layers.RNN`` loops copy their outputs T times each and the
     real-time factor grows with utterance length. Here the directions are stacked on a leading
-    axis (one batched matmul per step for both) and K steps are unrolled inside each iteration:
+    axis (one set of elementwise ops per step for both) and K steps are unrolled inside each iteration:
     T / K iterations, T / K writes. The sequence is padded to a multiple of K with masked steps,
     which keep the state and whose outputs are dropped. TensorFlow itself runs the Keras loops
     faster (the two directions in parallel, no unrolled activations kept for the gradient), so
@@ -267,10 +267,16 @@ def run_recurrence(cells, inputs, mask=None, initial_states=None,
     step = type(cells[0]).step
     dtype = inputs[0].dtype
     k = steps_per_iteration or STEPS_PER_ITERATION
-    kernel = tf.stack([tf.cast(c.recurrent_kernel, dtype) for c in cells])  # [D, U, G]
-    bias = tf.stack([tf.cast(c.recurrent_bias, dtype) for c in cells])[:, None, :]  # [D, 1, G]
-    batch = inputs[0].shape[0] or tf.shape(inputs[0])[0]  # static where known
-    steps = tf.shape(inputs[0])[1]
+    weights = [(tf.cast(c.recurrent_kernel, dtype), tf.cast(c.recurrent_bias, dtype))
+               for c in cells]
+
+    def recurrent(h):  # one matmul per direction, not one BATCH_MATMUL over stacked kernels:
+        # as fast, and int8 quantizes each direction's kernel on its own, as before
+        return tf.stack([tf.matmul(h[d], w) + b for d, (w, b) in enumerate(weights)])
+
+    # static where known (streaming chunks): static shapes let TFLite plan memory once
+    batch = inputs[0].shape[0] or tf.shape(inputs[0])[0]
+    steps = inputs[0].shape[1] or tf.shape(inputs[0])[1]
     masks = mask if mask is not None else [tf.ones([batch, steps], tf.bool)] * len(cells)
     pad = (k - steps % k) % k
     iterations = (steps + pad) // k
@@ -289,7 +295,7 @@ def run_recurrence(cells, inputs, mask=None, initial_states=None,
     def body(i, states, out_ta):
         x_i, keep_i, outs = x_ta.read(i), keep_ta.read(i), []
         for j in range(k):
-            new = step(x_i[j], states, kernel, bias)
+            new = step(x_i[j], states, recurrent(states[0]))
             states = [tf.where(keep_i[j], n, s) for n, s in zip(new, states)]
             outs.append(states[0])
         return i + 1, states, out_ta.write(i, tf.stack(outs))
