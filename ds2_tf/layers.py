@@ -352,7 +352,7 @@ class BatchNormRNN(keras.layers.Layer):
         (streaming, unidirectional models only)."""
         projected = self.projection(inputs)
         if self.norm is not None:
-            projected = self.norm(projected, mask, training=training)
+            projected = self.norm(projected, mask=mask, training=training)
         bool_mask = None if mask is None else tf.cast(mask, tf.bool)
         if _STACKED:
             outputs, states = self._stacked(projected, bool_mask, initial_state)

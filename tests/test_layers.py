@@ -92,6 +92,13 @@ def test_batch_norm_rnn_traced_stacked_equals_keras_loops(bidirectional):
         np.testing.assert_allclose(g.numpy(), w.numpy(), atol=1e-5)
 
 
+def test_batch_norm_rnn_without_a_mask_treats_every_frame_as_valid():
+    x = np.random.default_rng(9).standard_normal((2, 6, 5)).astype(np.float32)
+    layer = BatchNormRNN(4)
+    want = layer(x, mask=tf.ones([2, 6], tf.bool), training=True).numpy()
+    np.testing.assert_allclose(layer(x, training=True).numpy(), want, atol=1e-6)
+
+
 def test_batch_norm_statistics_ignore_padding():
     rng = np.random.default_rng(2)
     valid = rng.standard_normal((2, 6, 4)).astype(np.float32) * 3 + 1
