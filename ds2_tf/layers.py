@@ -258,11 +258,12 @@ def run_recurrence(cells, inputs, mask=None, initial_states=None,
     Why: TFLite lowers a loop's TensorArray writes to slice + concatenate of the whole [T, …]
     output list, so two ``keras.layers.RNN`` loops copy their outputs T times each and the
     real-time factor grows with utterance length. Here the directions are stacked on a leading
-    axis (one set of elementwise ops per step for both) and K steps are unrolled inside each iteration:
-    T / K iterations, T / K writes. The sequence is padded to a multiple of K with masked steps,
-    which keep the state and whose outputs are dropped. TensorFlow itself runs the Keras loops
-    faster (the two directions in parallel, no unrolled activations kept for the gradient), so
-    this path is only traced inside ``stacked_recurrence()``, which the TFLite export uses.
+    axis (one loop and one set of elementwise ops per step for both) and K steps are unrolled
+    inside each iteration: T / K iterations, T / K writes. The sequence is padded to a multiple
+    of K with masked steps, which keep the state and whose outputs are dropped. TensorFlow runs
+    the Keras loops faster (the two directions in parallel, fewer activations kept for the
+    gradient; bench/rnn_loop.py), and so does TFLite on short streaming chunks, so this path is
+    only traced inside ``stacked_recurrence()``, which the whole-utterance TFLite export uses.
     """
     step = type(cells[0]).step
     dtype = inputs[0].dtype
@@ -274,7 +275,7 @@ def run_recurrence(cells, inputs, mask=None, initial_states=None,
         # as fast, and int8 quantizes each direction's kernel on its own, as before
         return tf.stack([tf.matmul(h[d], w) + b for d, (w, b) in enumerate(weights)])
 
-    # static where known (streaming chunks): static shapes let TFLite plan memory once
+    # static where known (fixed-size chunks)
     batch = inputs[0].shape[0] or tf.shape(inputs[0])[0]
     steps = inputs[0].shape[1] or tf.shape(inputs[0])[1]
     masks = mask if mask is not None else [tf.ones([batch, steps], tf.bool)] * len(cells)
