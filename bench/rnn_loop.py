@@ -1,5 +1,5 @@
 """Which recurrence loop TensorFlow runs faster: Keras's two RNN loops per BiGRU layer, or the
-stacked loop (both directions batched, K steps unrolled per iteration) that the TFLite export uses.
+stacked loop (both directions in one loop, K steps unrolled per iteration) of the TFLite export.
 
     python bench/rnn_loop.py [--layers 3] [--units 256] [--rounds 5]
 
@@ -27,8 +27,7 @@ from report import save  # noqa: E402
 def timed_functions(batch: int, steps: int, width: int, layers: int, units: int, train: bool):
     import tensorflow as tf
 
-    import ds2_tf.layers as layers_module
-    from ds2_tf.layers import BatchNormRNN
+    from ds2_tf.layers import BatchNormRNN, stacked_recurrence
 
     rnns = [BatchNormRNN(units, name=f"rnn{i}") for i in range(layers)]
     x = tf.random.normal([batch, steps, width])
@@ -45,18 +44,12 @@ def timed_functions(batch: int, steps: int, width: int, layers: int, units: int,
 
         @tf.function
         def run():
-            old = layers_module.STEPS_PER_ITERATION
-            layers_module.STEPS_PER_ITERATION = k
-            try:
-                with layers_module.stacked_recurrence() if loop == "stacked" else \
-                        contextlib.nullcontext():
-                    if not train:
-                        return forward()
-                    with tf.GradientTape() as tape:
-                        loss = tf.reduce_sum(forward() ** 2)
-                    return tape.gradient(loss, [v for r in rnns for v in r.trainable_variables])
-            finally:
-                layers_module.STEPS_PER_ITERATION = old
+            with stacked_recurrence(k) if loop == "stacked" else contextlib.nullcontext():
+                if not train:
+                    return forward()
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_sum(forward() ** 2)
+                return tape.gradient(loss, [v for r in rnns for v in r.trainable_variables])
         return run
 
     return {"Keras loops (2 per layer)": make("keras"), "stacked, 1 step / iteration":

@@ -233,14 +233,14 @@ CELLS = {"gru": ProjectedGRUCell, "lstm": ProjectedLSTMCell}
 STEPS_PER_ITERATION = 8
 
 
-_STACKED = []  # non-empty while tracing inside stacked_recurrence()
+_STACKED = []  # steps per iteration of each open stacked_recurrence() (innermost last)
 
 
 @contextlib.contextmanager
-def stacked_recurrence():
+def stacked_recurrence(steps_per_iteration: int = STEPS_PER_ITERATION):
     """Trace every ``BatchNormRNN`` with ``run_recurrence`` instead of ``keras.layers.RNN``
     (same outputs; see ``run_recurrence`` for when each is faster)."""
-    _STACKED.append(True)
+    _STACKED.append(steps_per_iteration)
     try:
         yield
     finally:
@@ -267,7 +267,7 @@ def run_recurrence(cells, inputs, mask=None, initial_states=None,
     """
     step = type(cells[0]).step
     dtype = inputs[0].dtype
-    k = steps_per_iteration or STEPS_PER_ITERATION
+    k = steps_per_iteration or (_STACKED[-1] if _STACKED else STEPS_PER_ITERATION)
     weights = [(tf.cast(c.recurrent_kernel, dtype), tf.cast(c.recurrent_bias, dtype))
                for c in cells]
 
