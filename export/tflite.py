@@ -37,9 +37,9 @@ def convert(model, int8: bool = False, stacked: bool = True) -> bytes:
     """Keras model → .tflite bytes (builtin ops only; int8 = dynamic-range weight quantization).
 
     The RNNs are traced as one stacked, unrolled loop per layer (``stacked_recurrence``): in
-    TFLite that runs 1.6–1.7× faster on 10 s of audio than Keras's per-direction loops, whose cost
-    grew with utterance length (bench/export_latency.py). ``stacked=False`` keeps Keras's loops
-    (for that comparison)."""
+    TFLite that runs 1.6–1.7× faster on 10 s of audio than Keras's per-direction loops, whose
+    cost grew with utterance length (bench/export_latency.py). ``stacked=False`` keeps Keras's
+    loops (for that comparison)."""
     with tempfile.TemporaryDirectory() as tmp, \
             (stacked_recurrence() if stacked else contextlib.nullcontext()):
         archive = keras.export.ExportArchive()
