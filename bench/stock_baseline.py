@@ -1,6 +1,7 @@
 """The DS2 network as a plain Keras user would build it: the speed baseline for train_throughput.
 
-Same spectrogram, conv front-end, output layer, loss and batches as ``DeepSpeech2``; the RNN stack
+Same spectrogram, conv front-end, output layer, loss and batches as ``DeepSpeech2``; the conv
+layers run as stock ``Conv2D`` (``conv_algorithm="direct"``, not our FFT path) and the RNN stack
 is stock ``Bidirectional(GRU|LSTM, merge_mode="sum")`` followed by ``BatchNormalization``, both
 given the padding mask. Float32.
 """
@@ -15,6 +16,7 @@ from ds2_tf.model import DeepSpeech2
 
 class StockDeepSpeech2(DeepSpeech2):
     def __init__(self, config: dict, num_classes: int, **kwargs):
+        config = {**config, "model": {**config["model"], "conv_algorithm": "direct"}}
         super().__init__(config, num_classes, **kwargs)
         model = self.run_config.model
         rnn = keras.layers.GRU if model.rnn_type == "gru" else keras.layers.LSTM

@@ -18,6 +18,18 @@ def _range(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(f"expected LOW:HIGH, got {text!r}") from None
 
 
+def _share(text: str) -> tuple[str, float]:
+    engine, sep, value = text.partition("=")
+    try:
+        share = float(value)
+    except ValueError:
+        share = -1.0
+    if not sep or not engine or not 0 < share <= 1:
+        raise argparse.ArgumentTypeError(f"expected ENGINE=FRACTION (0 < FRACTION <= 1), "
+                                         f"got {text!r}")
+    return engine, share
+
+
 def cmd_prepare(args) -> int:
     from tfrecords_tools.ingest import prepare_corpus
 
@@ -49,7 +61,8 @@ def cmd_synth(args) -> int:
                         engines=tuple(args.engines.split(",")) if args.engines else None,
                         noisy_test=args.noisy_test, generated_voices=args.generated_voices,
                         train_engines=tuple(args.train_engines.split(","))
-                        if args.train_engines else None)
+                        if args.train_engines else None,
+                        engine_shares=dict(args.engine_share) or None)
     return 0 if info["splits"]["train"]["num_utterances"] else 1
 
 
@@ -222,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-engines", default=None, metavar="LIST",
                    help="train only on these engines' voices (comma list), dev/test unchanged; "
                         "e.g. flite,festival = the six plain voices of the ablation baseline")
+    p.add_argument("--engine-share", type=_share, action="append", default=[],
+                   metavar="ENGINE=FRACTION",
+                   help="give an engine's voices this share of the train utterances (repeatable),"
+                        " e.g. kokoro=0.15; the other voices share the rest uniformly")
     p.add_argument("--noisy-test", action="store_true",
                    help="also write test_noisy: the test utterances with room reverb + 10 dB noise")
     p.add_argument("--workers", type=int, default=None)

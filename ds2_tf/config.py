@@ -66,8 +66,13 @@ class ModelConfig:
     fc_units: int = 0  # optional hidden FC before the output layer (0 = none)
     relu_clip: float = 20.0
     bn_momentum: float = 0.99
+    # How the conv layers compute (same weights and outputs): "auto" = through the FFT where that
+    # is faster (CPU, multi-channel layers; ds2_tf/fftconv.py), "direct" = Conv2D, "fft".
+    conv_algorithm: str = "auto"
 
     def __post_init__(self):
+        if self.conv_algorithm not in ("auto", "direct", "fft"):
+            raise ValueError("conv_algorithm must be 'auto', 'direct' or 'fft'")
         if not 1 <= len(self.conv) <= 3:
             raise ValueError("the conv front-end has 1 to 3 layers")
         if self.rnn_type not in ("gru", "lstm"):

@@ -33,7 +33,7 @@ class DeepSpeech2(keras.Model):
                                          seed=train.seed, name="spec_augment")
                              if train.spec_augment else None)
         self.frontend = ConvFrontEnd([vars(s) for s in model.conv], model.relu_clip,
-                                     model.bn_momentum, name="conv")
+                                     model.bn_momentum, model.conv_algorithm, name="conv")
         self.rnns = [BatchNormRNN(model.rnn_units, model.rnn_type, model.bidirectional,
                                   momentum=model.bn_momentum, name=f"rnn{i}")
                      for i in range(model.rnn_layers)]

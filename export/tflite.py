@@ -21,6 +21,7 @@ import tensorflow as tf
 from ds2_tf.alphabet import Alphabet
 from ds2_tf.config import RunConfig
 from ds2_tf.decode import greedy_ids
+from ds2_tf.fftconv import direct_convolution
 from ds2_tf.layers import stacked_recurrence
 
 
@@ -39,8 +40,8 @@ def convert(model, int8: bool = False, stacked: bool = True) -> bytes:
     The RNNs are traced as one stacked, unrolled loop per layer (``stacked_recurrence``): in
     TFLite that runs 1.6–1.7× faster on 10 s of audio than Keras's per-direction loops, whose
     cost grew with utterance length (bench/export_latency.py). ``stacked=False`` keeps Keras's
-    loops (for that comparison)."""
-    with tempfile.TemporaryDirectory() as tmp, \
+    loops (for that comparison). Conv layers are traced direct: TFLite has no builtin IRFFT2D."""
+    with tempfile.TemporaryDirectory() as tmp, direct_convolution(), \
             (stacked_recurrence() if stacked else contextlib.nullcontext()):
         archive = keras.export.ExportArchive()
         archive.track(model)

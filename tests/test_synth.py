@@ -1,6 +1,7 @@
 """`ds2 synth`: voice- and sentence-disjoint splits, determinism, Mandarin."""
 import hashlib
 import json
+import shutil
 
 import pytest
 
@@ -225,3 +226,32 @@ def test_rerun_with_same_settings_is_a_no_op_and_different_settings_refuse(tmp_p
     assert (out / "lm_text_train.txt").read_text().count("\n") > 100
     with pytest.raises(FileExistsError, match="--overwrite"):
         synth_corpus(out, hours=0.01, seed=6, workers=1, engines=("espeak",))
+
+
+def test_engine_share_sets_the_training_mix_and_leaves_dev_and_test_alone(tmp_path):
+    import collections
+
+    from tfrecords_tools.synth import SynthError, Voice, recipes
+
+    voices = [Voice("espeak", f"en+v{i}", "m") for i in range(50)] + \
+        [Voice("flite", "kal", "m"), Voice("flite", "awb", "m")]
+    stream = recipes("train", voices, ["a b c"], 0, None, {"flite": 0.4})
+    engines = collections.Counter(next(stream)["engine"] for _ in range(2000))
+    assert 0.36 < engines["flite"] / 2000 < 0.44  # uniform over voices would give ≈ 4 %
+    plain = recipes("train", voices, ["a b c"], 0, None)
+    assert collections.Counter(next(plain)["engine"] for _ in range(2000))["flite"] < 200
+    with pytest.raises(SynthError, match="no piper voice"):
+        next(recipes("train", voices, ["a"], 0, None, {"piper": 0.2}))
+    with pytest.raises(SynthError, match="add up to 1.3"):
+        next(recipes("train", voices, ["a"], 0, None, {"flite": 0.6, "espeak": 0.7}))
+
+    if not shutil.which("flite"):
+        pytest.skip("flite is not installed")
+    base = dict(hours=0.01, seed=0, workers=2, engines=("espeak", "flite"))
+    synth_corpus(tmp_path / "plain", **base)
+    synth_corpus(tmp_path / "shared", **base, engine_shares={"flite": 0.5})
+    for split in ("dev", "test"):
+        assert records(tmp_path / "plain" / f"{split}-*.tfrecord") == \
+            records(tmp_path / "shared" / f"{split}-*.tfrecord")
+    info = json.loads((tmp_path / "shared" / "dataset.json").read_text())
+    assert info["synth_request"]["engine_shares"] == {"flite": 0.5}

@@ -434,16 +434,23 @@ def split_sentences(sentences: list[str], seed: int, eval_fraction: float = 0.1)
 
 
 def recipes(split: str, voices: list[Voice], sentences: list[str], seed: int,
-            augment: Augmentation | None) -> Iterator[dict]:
-    """An endless, seeded stream of recipes for one split (the caller stops at the hours wanted)."""
+            augment: Augmentation | None,
+            engine_shares: dict[str, float] | None = None) -> Iterator[dict]:
+    """An endless, seeded stream of recipes for one split (the caller stops at the hours wanted).
+
+    ``engine_shares`` (engine → fraction of utterances) overrides the uniform draw over voices
+    for those engines; the rest of the utterances go uniformly to the other voices."""
     base = {"train": 0, "dev": 1, "test": 2}.get(split, 3)
     rng = random.Random(seed * 1000 + base)
     order: list[str] = []
+    pools = _share_pools(voices, engine_shares)
     for index in count():
         if not order:
             order = list(sentences)
             rng.shuffle(order)
-        voice = voices[rng.randrange(len(voices))]
+        # Drawn only with shares, so corpora made without them stay byte-identical.
+        pool = _draw_pool(pools, rng.random()) if pools else voices
+        voice = pool[rng.randrange(len(pool))]
         aug = augment or Augmentation()
         recipe = {"engine": voice.engine, "voice": voice.name, "gender": voice.gender,
                   "text": order.pop(), "seed": rng.randrange(2 ** 31),
@@ -462,18 +469,46 @@ def recipes(split: str, voices: list[Voice], sentences: list[str], seed: int,
         yield recipe
 
 
+def _share_pools(voices: list[Voice], shares: dict[str, float] | None
+                 ) -> list[tuple[float, list[Voice]]]:
+    """(cumulative share, voices) per shared engine, then the remaining voices up to 1.0."""
+    if not shares:
+        return []
+    pools, total = [], 0.0
+    for engine, share in sorted(shares.items()):
+        engine_voices = [v for v in voices if v.engine == engine]
+        if not engine_voices:
+            raise SynthError(f"--engine-share {engine}={share:g}: no {engine} voice is installed "
+                             "and left for training")
+        total += share
+        pools.append((total, engine_voices))
+    rest = [v for v in voices if v.engine not in shares]
+    if total > 1 + 1e-9 or (total < 1 - 1e-9 and not rest):
+        raise SynthError(f"--engine-share: shares add up to {total:g}, and the other voices "
+                         f"({len(rest)}) must take the rest up to 1")
+    return pools + ([(1.0, rest)] if rest else [])
+
+
+def _draw_pool(pools: list[tuple[float, list[Voice]]], u: float) -> list[Voice]:
+    return next((pool for edge, pool in pools if u < edge), pools[-1][1])
+
+
 def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: int = 0,
                  augment: Augmentation | None = None, eval_fraction: float = 0.05,
                  workers: int | None = None, overwrite: bool = False, preset_name: str = "small",
                  engines: tuple[str, ...] | None = None, noisy_test: bool = False,
-                 generated_voices: int = 0, train_engines: tuple[str, ...] | None = None) -> dict:
+                 generated_voices: int = 0, train_engines: tuple[str, ...] | None = None,
+                 engine_shares: dict[str, float] | None = None) -> dict:
     """Write train/dev/test splits totalling about ``hours`` of synthetic speech.
 
     ``noisy_test`` adds ``test_noisy``: the test utterances again, each in a simulated room
     (RT60 0.3–0.6 s) with additive noise at 10 dB SNR — the hard condition benchmarks report.
     ``generated_voices`` adds that many seeded espeak-ng speakers (half female) to the pool.
     ``train_engines`` keeps only those engines' voices in train, after the split: dev and test are
-    the same as without it (e.g. ``("flite", "festival")``: six plain training voices)."""
+    the same as without it (e.g. ``("flite", "festival")``: six plain training voices).
+    ``engine_shares`` gives engines a fixed share of the *training* utterances (e.g.
+    ``{"kokoro": 0.15}``: the neural voices, closest to human speech, are otherwise ≈ 2 % of a
+    pool dominated by hundreds of espeak-ng speakers)."""
     from ds2_tf.alphabet import Alphabet
     from ds2_tf.config import preset
     from tfrecords_tools.manifests import Item
@@ -511,6 +546,9 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
         request["generated_voices"] = generated_voices
     if train_engines:
         request["train_engines"] = sorted(train_engines)
+    if engine_shares:
+        request["engine_shares"] = dict(sorted(engine_shares.items()))
+        _share_pools(pools["train"], engine_shares)  # bad shares fail before any work
     splits = ["train", "dev", "test"] + (["test_noisy"] if noisy_test else [])
     if info.get("synth_request") == json.loads(json.dumps(request)) and \
             all(split in info.get("splits", {}) for split in splits):
@@ -526,7 +564,8 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
     for split in splits:
         source = "test" if split == "test_noisy" else split
         stream = recipes(source, pools[source], texts[source], seed,
-                         augment if split == "train" else None)
+                         augment if split == "train" else None,
+                         engine_shares if split == "train" else None)
         if split == "test_noisy":
             stream = map(_noisy, stream)
         jobs = (Item(f"{split}-{r['index']:07d}", "", r["text"], f"{r['engine']}:{r['voice']}",

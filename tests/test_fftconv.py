@@ -1,0 +1,67 @@
+"""FFT convolution: same outputs and gradients as Conv2D, and the direct path where it must be."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ds2_tf.fftconv import (FFT_TIME, direct_convolution, fft_conv2d, forced_direct,
+                            next_fast_len, prefers_fft)
+from ds2_tf.layers import ConvFrontEnd
+
+
+def test_next_fast_len():
+    assert [next_fast_len(n) for n in (1, 7, 101, 128, 161)] == [1, 8, 108, 128, 162]
+
+
+@pytest.mark.parametrize("time_steps", [1, 11, FFT_TIME - 10, FFT_TIME - 9, 3 * FFT_TIME + 5])
+@pytest.mark.parametrize("strides", [(1, 2), (2, 2), (1, 1)])
+def test_fft_conv2d_equals_conv2d(time_steps, strides):
+    rng = np.random.default_rng(time_steps)
+    x = tf.constant(rng.standard_normal((2, time_steps + 10, 37, 8)), tf.float32)
+    w = tf.constant(rng.standard_normal((11, 9, 8, 5)) * 0.1, tf.float32)
+    want = tf.nn.conv2d(x, w, [1, *strides, 1], "VALID")
+    got = fft_conv2d(x, w, strides)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=2e-5 * float(tf.reduce_max(want)))
+
+
+def test_fft_conv2d_gradients_and_dtype():
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.standard_normal((2, 40, 21, 8)), tf.float32)
+    w = tf.Variable(rng.standard_normal((5, 7, 8, 4)) * 0.1, dtype=tf.float32)
+    grads = []
+    for conv in (lambda x: tf.nn.conv2d(x, w, [1, 1, 2, 1], "VALID"),
+                 lambda x: fft_conv2d(x, w, (1, 2))):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.sin(conv(x)))
+        grads.append(tape.gradient(loss, [x, w]))
+    for want, got in zip(*grads):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-4)
+    assert fft_conv2d(tf.cast(x, tf.bfloat16), w, (1, 2)).dtype == tf.bfloat16
+
+
+def test_front_end_algorithms_agree_and_direct_context_wins():
+    specs = [{"filters": 8, "kernel": (5, 21), "strides": (2, 2)},
+             {"filters": 8, "kernel": (5, 11), "strides": (1, 2)}]
+    features = tf.random.stateless_normal((2, 50, 41), seed=(1, 2))
+    lengths = tf.constant([50, 31])
+    fft, direct = ConvFrontEnd(specs, algorithm="fft"), ConvFrontEnd(specs, algorithm="direct")
+    fft.build(features.shape)
+    direct.build(features.shape)
+    direct.set_weights(fft.get_weights())
+    want = direct(features, lengths)[0]
+    np.testing.assert_allclose(fft(features, lengths)[0].numpy(), want.numpy(), atol=1e-4)
+
+    # The second layer (8 input channels) goes through the FFT unless told otherwise.
+    assert prefers_fft((5, 11, 8, 8), 8) != bool(tf.config.list_logical_devices("GPU"))
+    assert not prefers_fft((5, 21, 1, 8), 1)
+    graph = tf.function(lambda f, n: fft(f, n)[0]).get_concrete_function(features, lengths).graph
+    assert any(op.type == "RFFT2D" for op in graph.get_operations())
+    with direct_convolution():
+        assert forced_direct()
+        graph = tf.function(lambda f, n: fft(f, n)[0]).get_concrete_function(features,
+                                                                             lengths).graph
+        assert not any(op.type.startswith(("RFFT", "IRFFT")) for op in graph.get_operations())
+    assert not forced_direct()
+    with pytest.raises(ValueError, match="conv algorithm"):
+        ConvFrontEnd(specs, algorithm="winograd")
