@@ -255,3 +255,17 @@ def test_engine_share_sets_the_training_mix_and_leaves_dev_and_test_alone(tmp_pa
             records(tmp_path / "shared" / f"{split}-*.tfrecord")
     info = json.loads((tmp_path / "shared" / "dataset.json").read_text())
     assert info["synth_request"]["engine_shares"] == {"flite": 0.5}
+
+
+def test_hundreds_of_generated_speakers_all_speak(tmp_path, monkeypatch):
+    """espeak-ng stops finding voices past 349 voice files: with every variant of a 400-speaker
+    corpus written, the first and the last ones must still synthesize (they did not, once)."""
+    from tfrecords_tools import espeak_voices
+    from tfrecords_tools.synth import Voice, synthesize
+
+    monkeypatch.setenv("DS2_CACHE", str(tmp_path / "cache"))
+    for index in range(400):
+        espeak_voices.ensure_variant(0, index)
+    for index in (0, 150, 399):
+        voice = Voice("espeak", f"en+{espeak_voices.variant_name(0, index)}", "m")
+        assert len(synthesize(voice, "hello there")) > 8000

@@ -64,9 +64,16 @@ def cache_root() -> Path:
     return Path(os.environ.get("DS2_CACHE", Path.home() / ".cache" / "ds2-tf"))
 
 
-def data_path(seed: int) -> Path:
+# espeak-ng lists at most 349 voice files (N_VOICES_LIST) and, past that, no longer finds the
+# language voices: "The specified espeak-ng voice does not exist". The system has ≈ 320 (languages
+# + variants + mbrola), so each data folder holds at most this many generated variants and no
+# mbrola voices (they need the separate mbrola program anyway).
+VARIANTS_PER_FOLDER = 100
+
+
+def data_path(seed: int, index: int) -> Path:
     """The folder to pass as ``espeak-ng --path`` (it holds ``espeak-ng-data``)."""
-    return cache_root() / f"espeak-ng-generated-{seed}"
+    return cache_root() / f"espeak-ng-generated-{seed}-{index // VARIANTS_PER_FOLDER}"
 
 
 def ensure_variant(seed: int, index: int) -> Path:
@@ -74,7 +81,7 @@ def ensure_variant(seed: int, index: int) -> Path:
     system = system_data_dir()
     if system is None:
         raise FileNotFoundError("espeak-ng data not found (apt-get install espeak-ng)")
-    root = data_path(seed)
+    root = data_path(seed, index)
     data = root / "espeak-ng-data"
     if not data.exists():
         root.parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +91,7 @@ def ensure_variant(seed: int, index: int) -> Path:
             if entry.name != "voices":
                 (staging / entry.name).symlink_to(entry)
         for entry in (system / "voices").iterdir():
-            if entry.name != "!v":
+            if entry.name not in ("!v", "mb"):
                 (staging / "voices" / entry.name).symlink_to(entry)
         for entry in (system / "voices" / "!v").iterdir():
             (staging / "voices" / "!v" / entry.name).symlink_to(entry)
