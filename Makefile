@@ -54,6 +54,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/export_latency.py --preset small
 	$(PY) bench/export_latency.py --preset streaming
 	$(PY) bench/rnn_loop.py
+	$(PY) bench/conv_algorithms.py
 	$(PY) bench/train_throughput.py --presets small
 	$(PY) bench/train_throughput.py --presets ds2 --batch-frames 6000 --seconds 3 6 --rounds 2
 	$(PY) bench/bucketing.py --data $(DEMO)/data
