@@ -90,7 +90,7 @@ class ConvFrontEnd(keras.layers.Layer):
     Explicit symmetric padding + 'valid' keeps output frame i centred on input frame i·stride for
     every input length ('same' shifts with the parity of the length under stride 2).
     ``algorithm``: "direct" always runs the Conv2D; "fft" computes the wide multi-channel layers
-    with the same kernel through the FFT (``ds2_tf.fftconv``; ≈ 3.8× faster on CPU), "auto" does
+    with the same kernel through the FFT (``ds2_tf.fftconv``; ≈ 3.2× faster on CPU), "auto" does
     so where that is faster (CPU, ≥ 8 input channels), and "direct" inside ``direct_convolution``.
     """
 
