@@ -65,3 +65,37 @@ def test_front_end_algorithms_agree_and_direct_context_wins():
     assert not forced_direct()
     with pytest.raises(ValueError, match="conv algorithm"):
         ConvFrontEnd(specs, algorithm="winograd")
+
+
+def test_exports_of_a_model_with_an_fft_layer_match_keras(tmp_path):
+    """The SavedModel keeps the FFT path (TF ops); TFLite is traced direct; both equal Keras."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from ds2_tf.alphabet import Alphabet
+    from ds2_tf.config import ConvSpec, preset
+    from ds2_tf.model import build_model
+    from export.savedmodel import export_saved_model
+    from export.tflite import convert
+
+    config = preset("tiny").replace(model={"conv": (ConvSpec(8, (5, 21), (2, 4)),
+                                                    ConvSpec(8, (5, 11), (1, 2)))})
+    alphabet = Alphabet.english()
+    model = build_model(config, alphabet.num_classes)
+    audio = np.random.default_rng(0).standard_normal((1, 12000)).astype(np.float32) * 0.1
+    want = tf.nn.log_softmax(model({"waveform": audio, "num_samples": np.array([12000])})[
+        "logits"]).numpy()[0]
+    path = export_saved_model(model, config, alphabet, tmp_path)
+    graph_ops = {node.op for f in tf.saved_model.load(str(path)).signatures[
+        "serving_default"].graph.as_graph_def().library.function for node in f.node_def}
+    assert "IRFFT2D" in graph_ops or bool(tf.config.list_logical_devices("GPU"))
+    served = tf.saved_model.load(str(path)).signatures["serving_default"](
+        waveform=tf.constant(audio), num_samples=tf.constant([12000]))["log_probs"].numpy()[0]
+    np.testing.assert_allclose(served, want, atol=1e-4)
+    interpreter = Interpreter(model_content=convert(model), num_threads=1)
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, [1, 12000])
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index, audio)
+    interpreter.invoke()
+    lite = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
+    np.testing.assert_allclose(lite, want, atol=1e-3)
