@@ -269,3 +269,19 @@ def test_hundreds_of_generated_speakers_all_speak(tmp_path, monkeypatch):
     for index in (0, 150, 399):
         voice = Voice("espeak", f"en+{espeak_voices.variant_name(0, index)}", "m")
         assert len(synthesize(voice, "hello there")) > 8000
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("kokoro", "expected ENGINE=FRACTION"),
+    ("kokoro=1.5", "expected ENGINE=FRACTION"),
+    ("nosuch=0.2", "no nosuch voice"),
+])
+def test_bad_engine_share_is_one_line(tmp_path, flag, message):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "ds2_tf.cli", "synth", "--out",
+                             str(tmp_path / "c"), "--hours", "0.01", "--engines", "espeak",
+                             "--engine-share", flag], capture_output=True, text=True)
+    assert result.returncode != 0 and message in result.stderr
+    assert "Traceback" not in result.stderr
