@@ -53,6 +53,9 @@ PAPER_CONV = (
 )
 
 
+CONV_ALGORITHMS = ("auto", "direct", "fft")  # how conv layers compute; see ConvFrontEnd
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """The Deep Speech 2 network: conv front-end → BN-RNN stack → (row conv) → FC → blank-last softmax."""
@@ -68,11 +71,11 @@ class ModelConfig:
     bn_momentum: float = 0.99
     # How the conv layers compute (same weights and outputs): "auto" = through the FFT where that
     # is faster (CPU, multi-channel layers; ds2_tf/fftconv.py), "direct" = Conv2D, "fft".
-    conv_algorithm: str = "auto"
+    conv_algorithm: str = "auto"  # one of CONV_ALGORITHMS
 
     def __post_init__(self):
-        if self.conv_algorithm not in ("auto", "direct", "fft"):
-            raise ValueError("conv_algorithm must be 'auto', 'direct' or 'fft'")
+        if self.conv_algorithm not in CONV_ALGORITHMS:
+            raise ValueError(f"conv_algorithm must be one of {CONV_ALGORITHMS}")
         if not 1 <= len(self.conv) <= 3:
             raise ValueError("the conv front-end has 1 to 3 layers")
         if self.rnn_type not in ("gru", "lstm"):

@@ -13,6 +13,7 @@ import tensorflow as tf
 from keras import ops
 
 from ds2_tf import fftconv
+from ds2_tf.config import CONV_ALGORITHMS
 
 
 def time_mask(lengths, max_time, dtype=tf.float32):
@@ -97,7 +98,7 @@ class ConvFrontEnd(keras.layers.Layer):
     def __init__(self, conv_specs, relu_clip: float = 20.0, momentum: float = 0.99,
                  algorithm: str = "auto", **kwargs):
         super().__init__(**kwargs)
-        if algorithm not in ("auto", "direct", "fft"):
+        if algorithm not in CONV_ALGORITHMS:
             raise ValueError(f"conv algorithm must be auto, direct or fft, not {algorithm!r}")
         self.algorithm = algorithm
         self.conv_specs = [dict(filters=int(s["filters"]), kernel=tuple(s["kernel"]),
