@@ -20,7 +20,8 @@ setup(
         "tqdm",
     ],
     extras_require={
-        "dev": ["pytest>=8", "h5py", "ai-edge-litert", "tensorflow-serving-api==2.21.*"],
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "h5py", "ai-edge-litert",
+                "tensorflow-serving-api==2.21.*"],
         # TFLite runtime and TF Serving client for exported models
         "serving": ["ai-edge-litert", "tensorflow-serving-api==2.21.*"],
         # n-gram LM beam search; pyctcdecode itself must be installed with --no-deps (its numpy<2

@@ -150,3 +150,24 @@ def test_duration_limits(tmp_path):
                           max_duration_s=2.0)
     assert info["splits"]["train"]["num_utterances"] == 1
     assert "longer than --max-duration" in info["splits"]["train"]["skipped"][0]["reason"]
+
+
+def test_workers_stop_cleanly_when_the_caller_stops_early_on_an_endless_stream():
+    """``target_hours`` stops reading mid-stream; the pool must shut down at once, not hang
+    (multiprocessing.Pool.terminate did once, in CI) and not leave workers behind."""
+    import itertools
+    import multiprocessing
+
+    from ds2_tf.alphabet import Alphabet
+    from ds2_tf.config import preset
+    from tfrecords_tools.manifests import Item
+    from tfrecords_tools.prepare import PrepareOptions, Skipped, run_jobs
+
+    options = PrepareOptions(Alphabet.english(), preset("small"))
+    endless = (Item(f"u{i}", "", "", where=f"job #{i}", error="bad line") for i in itertools.count())
+    results = run_jobs(endless, options, workers=2)
+    first = [next(results) for _ in range(5)]
+    results.close()
+    assert [r.where for r in first] == [f"job #{i}" for i in range(5)]  # in job order
+    assert all(isinstance(r, Skipped) for r in first)
+    assert not multiprocessing.active_children()

@@ -9,7 +9,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -103,28 +105,50 @@ def process(job: Item) -> Utterance | Skipped:
     return utt
 
 
-def run_jobs(jobs: Iterable[Item], options: PrepareOptions, workers: int) -> Iterator:
-    """Results in job order; ``workers`` > 1 uses spawned processes (TensorFlow is not forked)."""
+def run_jobs(jobs: Iterable[Item], options: PrepareOptions, workers: int,
+             window_per_worker: int = 4) -> Iterator:
+    """Results in job order; ``workers`` > 1 uses spawned processes (TensorFlow is not forked).
+
+    Jobs are read here, in the caller's thread, and at most ``window_per_worker`` per worker are
+    in flight, so a caller that stops early (``target_hours``) just cancels a few pending ones.
+    ``multiprocessing.Pool.imap`` fed the generator from a background thread, and terminating it
+    mid-stream can hang for good (CPython gh-78178): that hung a CI run for 90 minutes. A worker
+    that dies ends the run with an error here instead of waiting forever."""
     if workers <= 1:
         _init_worker(options)
         for job in jobs:
             yield process(job)
         return
-    context = multiprocessing.get_context("spawn")
     # One BLAS thread per worker: the workers already fill the cores, and oversubscribed
-    # BLAS threads made 2 workers slower than 1. Children read these at numpy import.
+    # BLAS threads made 2 workers slower than 1. Children read these at numpy import, and the
+    # executor spawns them on demand, so the settings stay until the last result.
     saved = {k: os.environ.get(k) for k in _THREAD_VARS}
     os.environ.update({k: "1" for k in _THREAD_VARS})
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(options,))
+    pending: deque = deque()
     try:
-        pool = context.Pool(workers, initializer=_init_worker, initargs=(options,))
+        for job in jobs:
+            pending.append(pool.submit(process, job))
+            if len(pending) >= workers * window_per_worker:
+                yield _result(pending.popleft())
+        while pending:
+            yield _result(pending.popleft())
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    with pool:
-        yield from pool.imap(process, jobs, chunksize=2)
+
+
+def _result(future):
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise RuntimeError("a worker process died (out of memory, or killed); "
+                           "re-run with --workers 1 to see which item") from None
 
 
 class SplitStats:
