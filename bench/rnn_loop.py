@@ -1,5 +1,6 @@
-"""Which recurrence loop TensorFlow runs faster: Keras's two RNN loops per BiGRU layer, or the
-stacked loop (both directions in one loop, K steps unrolled per iteration) of the TFLite export.
+"""Which recurrence loop TensorFlow runs faster: Keras's two RNN loops per BiGRU layer, the
+stacked loop (both directions in one loop, K steps unrolled per iteration) of the TFLite export,
+or, in training, the XLA-compiled loops with a hand-written gradient (ds2_tf/fused_gru.py).
 
     python bench/rnn_loop.py [--layers 3] [--units 256] [--rounds 5]
 
@@ -44,6 +45,8 @@ def timed_functions(batch: int, steps: int, width: int, layers: int, units: int,
 
         @tf.function
         def run():
+            for rnn in rnns:  # read when traced: each function keeps its own loop
+                rnn.loop = "auto" if loop == "fused" else "keras"
             with stacked_recurrence(k) if loop == "stacked" else contextlib.nullcontext():
                 if not train:
                     return forward()
@@ -52,8 +55,11 @@ def timed_functions(batch: int, steps: int, width: int, layers: int, units: int,
                 return tape.gradient(loss, [v for r in rnns for v in r.trainable_variables])
         return run
 
-    return {"Keras loops (2 per layer)": make("keras"), "stacked, 1 step / iteration":
-            make("stacked", 1), "stacked, 8 steps / iteration": make("stacked", 8)}
+    fns = {"Keras loops (2 per layer)": make("keras"), "stacked, 1 step / iteration":
+           make("stacked", 1), "stacked, 8 steps / iteration": make("stacked", 8)}
+    if train:
+        fns["fused: XLA loops, hand-written gradient"] = make("fused")
+    return fns
 
 
 def main() -> int:

@@ -54,6 +54,7 @@ PAPER_CONV = (
 
 
 CONV_ALGORITHMS = ("auto", "direct", "fft")  # how conv layers compute; see ConvFrontEnd
+RNN_LOOPS = ("auto", "keras")  # how BN-RNNs run their recurrence in training; see BatchNormRNN
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,16 @@ class ModelConfig:
     # How the conv layers compute (same weights and outputs): "auto" = through the FFT where that
     # is faster (CPU, multi-channel layers; ds2_tf/fftconv.py), "direct" = Conv2D, "fft".
     conv_algorithm: str = "auto"  # one of CONV_ALGORITHMS
+    # How GRU layers run their recurrence in training (same weights and outputs): "auto" = the
+    # XLA-compiled loops with a hand-written gradient (ds2_tf/fused_gru.py), "keras" = Keras's
+    # RNN loop. Inference, LSTM and exports always use Keras's loop.
+    rnn_loop: str = "auto"  # one of RNN_LOOPS
 
     def __post_init__(self):
         if self.conv_algorithm not in CONV_ALGORITHMS:
             raise ValueError(f"conv_algorithm must be one of {CONV_ALGORITHMS}")
+        if self.rnn_loop not in RNN_LOOPS:
+            raise ValueError(f"rnn_loop must be one of {RNN_LOOPS}")
         if not 1 <= len(self.conv) <= 3:
             raise ValueError("the conv front-end has 1 to 3 layers")
         if self.rnn_type not in ("gru", "lstm"):

@@ -37,10 +37,14 @@ def direct_convolution():
         _DIRECT.pop()
 
 
-def next_fast_len(n: int) -> int:
-    """Smallest 5-smooth integer ≥ n (FFT lengths with small prime factors only)."""
+def next_fast_len(n: int, multiple_of: int = 1) -> int:
+    """Smallest 5-smooth integer ≥ n (FFT lengths with small prime factors only) that is a
+    multiple of ``multiple_of``."""
     best = n
     while True:
+        if best % multiple_of:
+            best += 1
+            continue
         m = best
         for p in (2, 3, 5):
             while m % p == 0:
@@ -65,24 +69,35 @@ def prefers_fft(kernel_shape, in_channels: int | None) -> bool:
 
 def fft_conv2d(x, kernel, strides):
     """'valid' cross-correlation of x [B, T, F, C] with kernel [kt, kf, C, O], like
-    ``tf.nn.conv2d(x, kernel, strides, "VALID")``; F and C must be static."""
+    ``tf.nn.conv2d(x, kernel, strides, "VALID")``; F and C must be static.
+
+    The frequency stride is taken in the spectral domain: keeping every s-th output bin is the
+    same as summing the product spectrum's s aliases (y[s·m] = IDFT_{N/s}(Σ_j Y[k + j·N/s]) / s),
+    so the inverse transforms, and the backward pass's forward ones, are s times smaller."""
     kt, kf = int(kernel.shape[0]), int(kernel.shape[1])
     st, sf = strides
     dtype = x.dtype
     x = tf.cast(x, tf.float32)
     kernel = tf.cast(kernel, tf.float32)
     bins = int(x.shape[2])
-    n_t, n_f = FFT_TIME, next_fast_len(bins)
+    n_t, n_f = FFT_TIME, next_fast_len(bins, multiple_of=sf)
+    out_f = (bins - kf) // sf + 1
     block = n_t - kt + 1
     out_t = tf.maximum(tf.shape(x)[1] - kt + 1, 0)
     blocks = tf.maximum((out_t + block - 1) // block, 1)
     x = tf.pad(x, [[0, 0], [0, blocks * block + kt - 1 - tf.shape(x)[1]], [0, 0], [0, 0]])
     frames = tf.signal.frame(x, n_t, block, axis=1)  # [B, n, n_t, F, C]
-    spectra = tf.signal.rfft2d(tf.transpose(frames, [0, 1, 4, 2, 3]), [n_t, n_f])
-    kernel_spectra = tf.signal.rfft2d(tf.transpose(kernel, [2, 3, 0, 1]), [n_t, n_f])
+    # frequency on the full complex axis (so it can alias), time on the half one
+    spectra = tf.signal.rfft2d(tf.transpose(frames, [0, 1, 4, 3, 2]), [n_f, n_t])
+    kernel_spectra = tf.signal.rfft2d(tf.transpose(kernel, [2, 3, 1, 0]), [n_f, n_t])
     # correlation = product with the conjugate spectrum; no wrap-around in the valid outputs
-    mixed = tf.einsum("bnctf,cotf->bnotf", spectra, tf.math.conj(kernel_spectra))
-    y = tf.signal.irfft2d(mixed, [n_t, n_f])[:, :, :, :block, : bins - kf + 1 : sf]
-    y = tf.transpose(y, [0, 1, 3, 4, 2])  # [B, n, block, F_out, O]
-    y = tf.reshape(y, [tf.shape(y)[0], blocks * block, y.shape[3], y.shape[4]])
+    mixed = tf.einsum("bncft,coft->bnoft", spectra, tf.math.conj(kernel_spectra))
+    if sf > 1:
+        shape = tf.shape(mixed)
+        mixed = tf.reshape(mixed, [shape[0], shape[1], mixed.shape[2], sf, n_f // sf,
+                                   mixed.shape[4]])
+        mixed = tf.reduce_sum(mixed, axis=3) / sf
+    y = tf.signal.irfft2d(mixed, [n_f // sf, n_t])[:, :, :, :out_f, :block]
+    y = tf.transpose(y, [0, 1, 4, 3, 2])  # [B, n, block, F_out, O]
+    y = tf.reshape(y, [tf.shape(y)[0], blocks * block, out_f, y.shape[4]])
     return tf.cast(y[:, :out_t:st], dtype)

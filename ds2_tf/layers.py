@@ -13,7 +13,8 @@ import tensorflow as tf
 from keras import ops
 
 from ds2_tf import fftconv
-from ds2_tf.config import CONV_ALGORITHMS
+from ds2_tf.config import CONV_ALGORITHMS, RNN_LOOPS
+from ds2_tf.fused_gru import gru_sequence
 
 
 def time_mask(lengths, max_time, dtype=tf.float32):
@@ -338,10 +339,13 @@ class BatchNormRNN(keras.layers.Layer):
     """
 
     def __init__(self, units: int, cell: str = "gru", bidirectional: bool = True,
-                 batch_norm: bool = True, momentum: float = 0.99, **kwargs):
+                 batch_norm: bool = True, momentum: float = 0.99, loop: str = "auto", **kwargs):
         super().__init__(**kwargs)
+        if loop not in RNN_LOOPS:
+            raise ValueError(f"loop must be one of {RNN_LOOPS}, not {loop!r}")
         self.units = units
         self.cell = cell
+        self.loop = loop
         self.bidirectional = bidirectional
         self.batch_norm = batch_norm
         self.momentum = momentum
@@ -376,6 +380,8 @@ class BatchNormRNN(keras.layers.Layer):
         bool_mask = None if mask is None else tf.cast(mask, tf.bool)
         if _STACKED:
             outputs, states = self._stacked(projected, bool_mask, initial_state)
+        elif training and self.loop == "auto" and self.cell == "gru" and initial_state is None:
+            outputs, states = self._fused(projected, bool_mask), []
         elif self.bidirectional:
             fwd_in, bwd_in = tf.split(projected, 2, axis=-1)
             outputs = self.forward(fwd_in, mask=bool_mask, training=training)[0]
@@ -388,6 +394,18 @@ class BatchNormRNN(keras.layers.Layer):
         if mask is not None:
             outputs = outputs * tf.cast(mask, outputs.dtype)[:, :, None]
         return (outputs, states) if return_state else outputs
+
+    def _fused(self, projected, mask):
+        """Training: ``gru_sequence`` per direction (the two loops run in parallel)."""
+        def run(cell, inputs, mask):
+            return gru_sequence(inputs, mask, cell.recurrent_kernel, cell.recurrent_bias)
+
+        if not self.bidirectional:
+            return run(self.forward.cell, projected, mask)
+        fwd_in, bwd_in = tf.split(projected, 2, axis=-1)
+        reverse = lambda t: None if t is None else tf.reverse(t, [1])  # noqa: E731
+        return run(self.forward.cell, fwd_in, mask) + reverse(
+            run(self.backward.cell, reverse(bwd_in), reverse(mask)))
 
     def _stacked(self, projected, mask, initial_state):
         if not self.bidirectional:
@@ -405,7 +423,7 @@ class BatchNormRNN(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "units": self.units, "cell": self.cell,
                 "bidirectional": self.bidirectional, "batch_norm": self.batch_norm,
-                "momentum": self.momentum}
+                "momentum": self.momentum, "loop": self.loop}
 
 
 @keras.saving.register_keras_serializable(package="ds2_tf")

@@ -35,7 +35,8 @@ class DeepSpeech2(keras.Model):
         self.frontend = ConvFrontEnd([vars(s) for s in model.conv], model.relu_clip,
                                      model.bn_momentum, model.conv_algorithm, name="conv")
         self.rnns = [BatchNormRNN(model.rnn_units, model.rnn_type, model.bidirectional,
-                                  momentum=model.bn_momentum, name=f"rnn{i}")
+                                  momentum=model.bn_momentum, loop=model.rnn_loop,
+                                  name=f"rnn{i}")
                      for i in range(model.rnn_layers)]
         self.row_conv = RowConv(model.row_conv_future, name="row_conv") \
             if model.row_conv_future else None
