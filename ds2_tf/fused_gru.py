@@ -10,38 +10,49 @@ both loops compile with XLA into one kernel each. Same function, same weights (K
 ≈ 1.4× faster on 2 CPU cores, within ≈ 1.6× of the time its matmuls alone take
 (bench/rnn_loop.py). Inference keeps the Keras loops, so exports are unchanged.
 
-XLA compiles once per (batch, length) shape; bucketed batches have few shapes.
+XLA compiles once per (batch size, padded length) shape: see ``STEP_MULTIPLE``.
 """
 from __future__ import annotations
 
 import tensorflow as tf
+
+STEP_MULTIPLE = 16  # lengths are padded up to a multiple of this (≤ 15 extra steps per batch)
 
 
 def gru_sequence(inputs, mask, kernel, bias):
     """h_t for every step of ``inputs`` [B, T, 3U] (the projected x_t, gates z, r, h; in the order
     the direction reads them), with ``mask`` [B, T] bool (masked steps keep the state, as Keras
     does), ``kernel`` [U, 3U] and ``bias`` [3U] the recurrent weights. Returns [B, T, U]."""
+    steps = tf.shape(inputs)[1]
     if mask is None:
         mask = tf.ones(tf.shape(inputs)[:2], tf.bool)
-    keep = tf.transpose(mask, [1, 0])[:, :, None]  # [T, B, 1]
+    # Batches are padded to their longest utterance, so lengths vary from batch to batch; padded
+    # to a multiple of STEP_MULTIPLE (masked steps: the state is kept, the outputs dropped), far
+    # fewer shapes reach XLA's compiler.
+    pad = (STEP_MULTIPLE - steps % STEP_MULTIPLE) % STEP_MULTIPLE
+    inputs = tf.pad(inputs, [[0, 0], [0, pad], [0, 0]])
+    keep = tf.transpose(tf.pad(mask, [[0, 0], [0, pad]]), [1, 0])[:, :, None]  # [T, B, 1]
 
     @tf.custom_gradient
     def run(inputs, kernel, bias):
         weight_dtype, dtype = kernel.dtype, inputs.dtype
+        # float32 whatever the policy: as fast as bfloat16 for these small matmuls, and XLA's
+        # bfloat16 elementwise ops made mixed_bfloat16 training slower than float32.
         # stop_gradient: an eager tape must not try to differentiate the compiled loops
         # themselves (their TensorArrays cannot cross the XLA boundary); ``grad`` does that.
-        inputs, kernel, bias = (tf.stop_gradient(tf.cast(t, dtype)) for t in (inputs, kernel, bias))
+        inputs, kernel, bias = (tf.stop_gradient(tf.cast(t, tf.float32))
+                                for t in (inputs, kernel, bias))
         states, gates = _forward(tf.transpose(inputs, [1, 0, 2]), keep, kernel, bias)
 
         def grad(d_outputs):
-            d_outputs = tf.stop_gradient(tf.transpose(d_outputs, [1, 0, 2]))
+            d_outputs = tf.stop_gradient(tf.cast(tf.transpose(d_outputs, [1, 0, 2]), tf.float32))
             d_inputs, d_kernel, d_bias = _backward(d_outputs, keep, kernel, states, gates)
-            return (tf.transpose(d_inputs, [1, 0, 2]), tf.cast(d_kernel, weight_dtype),
-                    tf.cast(d_bias, weight_dtype))
+            return (tf.cast(tf.transpose(d_inputs, [1, 0, 2]), dtype),
+                    tf.cast(d_kernel, weight_dtype), tf.cast(d_bias, weight_dtype))
 
-        return tf.transpose(states, [1, 0, 2]), grad
+        return tf.cast(tf.transpose(states, [1, 0, 2]), dtype), grad
 
-    return run(inputs, tf.convert_to_tensor(kernel), tf.convert_to_tensor(bias))
+    return run(inputs, tf.convert_to_tensor(kernel), tf.convert_to_tensor(bias))[:, :steps]
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)
@@ -91,8 +102,6 @@ def _backward(d_states, keep, kernel, states, gates):
                                 maximum_iterations=steps)
     d_pre = d_pre.stack()
     d_inputs, d_hidden = d_pre[..., :3 * units], d_pre[..., 3 * units:]
-    # Summed over all steps in float32 (bfloat16 partial sums would lose the small ones).
-    d_kernel = tf.einsum("tbu,tbg->ug", tf.cast(previous, tf.float32),
-                         tf.cast(d_hidden, tf.float32))
-    d_bias = tf.reduce_sum(tf.cast(d_hidden, tf.float32), [0, 1])
+    d_kernel = tf.einsum("tbu,tbg->ug", previous, d_hidden)
+    d_bias = tf.reduce_sum(d_hidden, [0, 1])
     return d_inputs, d_kernel, d_bias
