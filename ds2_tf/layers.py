@@ -17,6 +17,11 @@ from ds2_tf.config import CONV_ALGORITHMS, RNN_LOOPS
 from ds2_tf.fused_gru import gru_sequence
 
 
+def _reverse_time(t):
+    """[B, T, …] reversed along time (what the backward direction reads); None stays None."""
+    return None if t is None else tf.reverse(t, [1])
+
+
 def time_mask(lengths, max_time, dtype=tf.float32):
     return tf.sequence_mask(lengths, max_time, dtype=dtype)
 
@@ -403,9 +408,8 @@ class BatchNormRNN(keras.layers.Layer):
         if not self.bidirectional:
             return run(self.forward.cell, projected, mask)
         fwd_in, bwd_in = tf.split(projected, 2, axis=-1)
-        reverse = lambda t: None if t is None else tf.reverse(t, [1])  # noqa: E731
-        return run(self.forward.cell, fwd_in, mask) + reverse(
-            run(self.backward.cell, reverse(bwd_in), reverse(mask)))
+        return run(self.forward.cell, fwd_in, mask) + _reverse_time(
+            run(self.backward.cell, _reverse_time(bwd_in), _reverse_time(mask)))
 
     def _stacked(self, projected, mask, initial_state):
         if not self.bidirectional:
@@ -414,11 +418,10 @@ class BatchNormRNN(keras.layers.Layer):
                                                 None if mask is None else [mask], initial)
             return outputs, [s[0] for s in states]
         fwd_in, bwd_in = tf.split(projected, 2, axis=-1)
-        reverse = lambda t: None if t is None else tf.reverse(t, [1])  # noqa: E731
         (fwd, bwd), _ = run_recurrence([self.forward.cell, self.backward.cell],
-                                       [fwd_in, reverse(bwd_in)],
-                                       None if mask is None else [mask, reverse(mask)])
-        return fwd + reverse(bwd), []
+                                       [fwd_in, _reverse_time(bwd_in)],
+                                       None if mask is None else [mask, _reverse_time(mask)])
+        return fwd + _reverse_time(bwd), []
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "cell": self.cell,
