@@ -105,7 +105,8 @@ class ConvFrontEnd(keras.layers.Layer):
                  algorithm: str = "auto", **kwargs):
         super().__init__(**kwargs)
         if algorithm not in CONV_ALGORITHMS:
-            raise ValueError(f"conv algorithm must be auto, direct or fft, not {algorithm!r}")
+            raise ValueError(f"conv algorithm must be one of {CONV_ALGORITHMS}, "
+                             f"not {algorithm!r}")
         self.algorithm = algorithm
         self.conv_specs = [dict(filters=int(s["filters"]), kernel=tuple(s["kernel"]),
                                 strides=tuple(s["strides"])) for s in conv_specs]
