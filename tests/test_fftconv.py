@@ -24,13 +24,15 @@ def test_fft_conv2d_equals_conv2d(time_steps, strides):
     np.testing.assert_allclose(got.numpy(), want.numpy(), atol=2e-5 * float(tf.reduce_max(want)))
 
 
-def test_fft_conv2d_gradients_and_dtype():
+@pytest.mark.parametrize("strides", [(1, 2), (2, 2), (1, 1)])
+def test_fft_conv2d_gradients_and_dtype(strides):
+    # the hand-written transform adjoints: the input's (inverse FFT) and the kernel's (DFT products)
     rng = np.random.default_rng(0)
-    x = tf.constant(rng.standard_normal((2, 40, 21, 8)), tf.float32)
+    x = tf.constant(rng.standard_normal((2, 140, 21, 8)), tf.float32)
     w = tf.Variable(rng.standard_normal((5, 7, 8, 4)) * 0.1, dtype=tf.float32)
     grads = []
-    for conv in (lambda x: tf.nn.conv2d(x, w, [1, 1, 2, 1], "VALID"),
-                 lambda x: fft_conv2d(x, w, (1, 2))):
+    for conv in (lambda x: tf.nn.conv2d(x, w, [1, *strides, 1], "VALID"),
+                 lambda x: fft_conv2d(x, w, strides)):
         with tf.GradientTape() as tape:
             tape.watch(x)
             loss = tf.reduce_sum(tf.sin(conv(x)))
