@@ -146,11 +146,11 @@ def channel_mix(spectra, kernel_spectra):
     in_shape, out_channels = spectra.shape[2:-2], kernel_spectra.shape[1]
     bins = spectra.shape[-2:]
 
-    def rows(z):  # complex [b, n, K…, f, t] → real [f·t, b·n, K…·2]
+    def rows(z, channels):  # complex [b, n, K…, f, t] → real [f·t, b·n, K…·2]
         z = tf.bitcast(z, tf.float32)
-        rank = len(z.shape)
+        rank = len(channels) + 5  # static even where a gradient's shape is not
         z = tf.transpose(z, [rank - 3, rank - 2, 0, 1, *range(2, rank - 3), rank - 1])
-        return tf.reshape(z, [bins[0] * bins[1], batch * blocks, int(np.prod(z.shape[4:]))])
+        return tf.reshape(z, [bins[0] * bins[1], batch * blocks, 2 * int(np.prod(channels))])
 
     def unrows(y, channels):  # real [f·t, b·n, K…·2] → complex [b, n, K…, f, t]
         y = tf.reshape(y, [*bins, batch, blocks, *channels, 2])
@@ -160,7 +160,7 @@ def channel_mix(spectra, kernel_spectra):
 
     @tf.custom_gradient
     def mix(spectra, kernel_spectra):
-        x = rows(spectra)  # [P, M, C·J·2]
+        x = rows(spectra, in_shape)  # [P, M, C·J·2]
         k = tf.bitcast(kernel_spectra, tf.float32)  # [C, O, J, f, t, 2]
         real, imag = k[..., 0], k[..., 1]
         block = tf.stack([tf.stack([real, imag], -1), tf.stack([-imag, real], -1)], -2)
@@ -168,7 +168,7 @@ def channel_mix(spectra, kernel_spectra):
         weights = tf.reshape(block, [bins[0] * bins[1], int(x.shape[-1]), 2 * out_channels])
 
         def grad(d_mixed):
-            d_y = rows(d_mixed)  # [P, M, O·2]
+            d_y = rows(d_mixed, [out_channels])  # [P, M, O·2]
             d_x = tf.matmul(d_y, weights, transpose_b=True)
             d_w = tf.reshape(tf.matmul(x, d_y, transpose_a=True),
                              [*bins, *in_shape, 2, out_channels, 2])

@@ -44,6 +44,27 @@ def test_fft_conv2d_gradients_and_dtype(strides):
     assert fft_conv2d(tf.cast(x, tf.bfloat16), w, (1, 2)).dtype == tf.bfloat16
 
 
+def test_fft_conv2d_gradients_trace_with_unknown_batch_and_length():
+    # as in Keras's train step: batch and length unknown while tracing (gradients lose shapes)
+    w = tf.Variable(np.random.default_rng(1).standard_normal((5, 7, 8, 4)) * 0.1,
+                    dtype=tf.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 21, 8], tf.float32)])
+    def grads(x):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            losses = [tf.reduce_sum(tf.sin(y)) for y in (
+                fft_conv2d(x, w, (1, 2)), tf.nn.conv2d(x, w, [1, 1, 2, 1], "VALID"))]
+        return [tape.gradient(loss, [x, w]) for loss in losses]
+
+    for time_steps in (30, 200):
+        x = tf.random.stateless_normal((3, time_steps, 21, 8), seed=(time_steps, 0))
+        got, want = grads(x)
+        for g, e in zip(got, want):
+            np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-4,
+                                       atol=1e-5 * float(tf.reduce_max(tf.abs(e))))
+
+
 def test_front_end_algorithms_agree_and_direct_context_wins():
     specs = [{"filters": 8, "kernel": (5, 21), "strides": (2, 2)},
              {"filters": 8, "kernel": (5, 11), "strides": (1, 2)}]
