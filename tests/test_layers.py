@@ -7,6 +7,7 @@ import tensorflow as tf
 from ds2_tf.config import ConvSpec, RunConfig, preset
 from ds2_tf.features import SpecAugment, Spectrogram
 from ds2_tf.layers import (CELLS, BatchNormRNN, ConvFrontEnd, MaskedBatchNorm, RowConv,
+                           space_to_depth_conv2d,
                            run_recurrence, stacked_recurrence)
 from ds2_tf.model import build_model
 
@@ -180,3 +181,44 @@ def test_in_graph_spectrogram_matches_the_numpy_definition_used_for_statistics()
     wave = np.random.default_rng(5).standard_normal(4000).astype(np.float32) * 0.2
     feats, _ = Spectrogram(320, 160)(wave[None], np.array([4000]))
     np.testing.assert_allclose(feats[0].numpy(), log_power_spectrogram(wave), atol=2e-3, rtol=1e-4)
+
+
+@pytest.mark.parametrize("time_steps, bins, kernel", [(40, 61, (11, 41)), (41, 60, (11, 41)),
+                                                      (33, 20, (4, 6)), (12, 9, (5, 3))])
+def test_space_to_depth_conv2d_equals_the_strided_conv2d(time_steps, bins, kernel):
+    rng = np.random.default_rng(time_steps)
+    x = tf.constant(rng.standard_normal((2, time_steps, bins, 1)), tf.float32)
+    w = tf.Variable(rng.standard_normal((*kernel, 1, 4)) * 0.1, dtype=tf.float32)
+    results = []
+    for conv in (lambda: tf.nn.conv2d(x, w, [1, 2, 2, 1], "VALID"),
+                 lambda: space_to_depth_conv2d(x, w)):
+        with tf.GradientTape() as tape:
+            y = conv()
+            loss = tf.reduce_sum(tf.sin(y))
+        results.append((y, tape.gradient(loss, w)))
+    (want, want_grad), (got, got_grad) = results
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+    np.testing.assert_allclose(got_grad.numpy(), want_grad.numpy(), rtol=1e-4,
+                               atol=1e-5 * float(tf.reduce_max(tf.abs(want_grad))))
+
+
+def test_bfloat16_front_end_takes_the_first_layer_by_space_to_depth():
+    specs = [{"filters": 8, "kernel": (5, 21), "strides": (2, 2)}]
+    features, lengths = tf.random.stateless_normal((2, 50, 41), seed=(3, 4)), tf.constant([50, 31])
+    reference = ConvFrontEnd(specs, algorithm="direct")
+    reference.build(features.shape)
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        front = ConvFrontEnd(specs)
+        front.build(features.shape)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    front.set_weights(reference.get_weights())
+    graph = tf.function(lambda f, n: front(f, n)[0]).get_concrete_function(features,
+                                                                           lengths).graph
+    on_gpu = bool(tf.config.list_logical_devices("GPU"))
+    assert any(op.type == "SpaceToDepth" for op in graph.get_operations()) != on_gpu
+    got = tf.cast(front(features, lengths)[0], tf.float32).numpy()
+    want = reference(features, lengths)[0].numpy()
+    np.testing.assert_allclose(got, want, atol=0.05 * np.abs(want).max())  # bfloat16 round-off
