@@ -2,11 +2,12 @@
 
     python bench/conv_algorithms.py [--presets small ds2] [--seconds 8] [--batch 16] [--rounds 5]
 
-Times forward + backward (gradients for the input and the kernel, as in training) of every conv
-layer of each preset at its real input shape, both ways interleaved round by round in one process;
-the figure is the median per-round ratio. Also checks that both give the same output. Writes
-conv_algorithms.json / .md under --out; ``ConvFrontEnd(algorithm="auto")`` picks the FFT for the
-layers where ``prefers_fft`` says so, which these figures justify.
+Times forward + backward (the kernel's gradient, and the input's after the first layer: what
+training computes) of every conv layer of each preset at its real input shape, both ways
+interleaved round by round in one process; the figure is the median per-round ratio. Also checks
+that both give the same output. Writes conv_algorithms.json / .md under --out;
+``ConvFrontEnd(algorithm="auto")`` picks the FFT for the layers where ``prefers_fft`` says so,
+which these figures justify.
 """
 from __future__ import annotations
 
@@ -54,14 +55,14 @@ def main() -> None:
     def direct(x, w, strides):
         return tf.nn.conv2d(x, w, [1, *strides, 1], "VALID")
 
-    def timed_step(fn, w, strides):
+    def timed_step(fn, w, strides, input_gradient):
         @tf.function
         def step(x):
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 y = fn(x, w, strides)
                 loss = tf.reduce_sum(y * y)
-            return tape.gradient(loss, [x, w])
+            return tape.gradient(loss, [x, w] if input_gradient else [w])
         return step
 
     rng = np.random.default_rng(0)
@@ -76,8 +77,9 @@ def main() -> None:
             w = tf.Variable(rng.standard_normal(kernel).astype(np.float32) * 0.05)
             ref, fft = direct(x, w, strides), fft_conv2d(x, w, strides)
             diff = float(tf.reduce_max(tf.abs(ref - fft)) / tf.reduce_max(tf.abs(ref)))
-            steps = {"direct": timed_step(direct, w, strides),
-                     "fft": timed_step(fft_conv2d, w, strides)}
+            # as in training: the first layer reads the spectrogram, which needs no gradient
+            steps = {"direct": timed_step(direct, w, strides, index > 0),
+                     "fft": timed_step(fft_conv2d, w, strides, index > 0)}
             times = {k: [] for k in steps}
             for step in steps.values():
                 step(x)  # trace + warm up
@@ -98,7 +100,8 @@ def main() -> None:
                          f"{strides[1]} | {row['direct_ms']:.0f} | {row['fft_ms']:.0f} | "
                          f"**{ratio:.2f}×** | {diff:.1e} | {picks} |")
             print(lines[-1], flush=True)
-    header = (f"Conv layers forward + backward (input and kernel gradients), {args.seconds:g} s "
+    header = (f"Conv layers forward + backward (kernel gradient, and the input's after the first "
+              f"layer, as in training), {args.seconds:g} s "
               f"utterances × {args.batch}, direct `tf.nn.conv2d` vs `ds2_tf.fftconv` interleaved; "
               f"median of {args.rounds} rounds on {os.cpu_count()} CPU threads.")
     save(args.out, "conv_algorithms", {"rows": rows, "seconds": args.seconds,

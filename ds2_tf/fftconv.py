@@ -3,15 +3,17 @@
 Why: a DS2 conv layer after the first has a large kernel (11×21 time×freq) and 32 input and
 output channels: computed directly that is 236 k multiply-adds per output pixel, and in `small`
 on a CPU the second conv is ≈ 70 % of a training step. Through the FFT the channel mixing is one
-complex 32×32 product per frequency bin, ~1/15 of the arithmetic: forward + backward runs 3.2×
-faster on 2 CPU cores, 2.4× for the paper's 32→96 layer (bench/conv_algorithms.py). The weights
-are the Conv2D's kernel and the outputs equal the direct convolution to float32 round-off (≈ 2e-6
+complex 32×32 product per frequency bin, ~1/15 of the arithmetic: forward + backward runs 4.9×
+faster on 2 CPU cores, 4.5× for the paper's 32→96 layer (bench/conv_algorithms.py; 3.2× and 2.4×
+before the hand-written gradients and real-valued mixing below). The weights are the Conv2D's
+kernel and the outputs equal the direct convolution to float32 round-off (≈ 2e-6
 relative), so checkpoints and exports do not depend on which way a layer was computed.
 
 Overlap-save along time keeps the transforms small and static: the padded input is cut into
 overlapping blocks of ``FFT_TIME`` frames (``FFT_TIME − kt + 1`` new outputs each), so the
 kernel's spectrum is [C, O, FFT_TIME, F/2+1] whatever the utterance length. A one-channel layer
-(the first) stays direct: there the FFT costs more than it saves (1.8× slower measured). On a GPU
+(the first) stays direct: there the FFT costs more than it saves (3.4× slower in training, where
+that layer needs no input gradient). On a GPU
 cuDNN's direct convolutions are used; TFLite has no inverse 2D FFT among its builtin ops, so its
 conversion traces the direct path (``direct_convolution``).
 """
@@ -23,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 FFT_TIME = 96  # frames per block transform (5-smooth); 54–86 new frames per block measured alike
-MIN_IN_CHANNELS = 8  # below this the FFT loses (the 1-channel first layer: 1.8× slower)
+MIN_IN_CHANNELS = 8  # below this the FFT loses (the 1-channel first layer: 3.4× slower)
 
 _DIRECT = []
 
