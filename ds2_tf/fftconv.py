@@ -26,6 +26,9 @@ import tensorflow as tf
 
 FFT_TIME = 96  # frames per block transform (5-smooth); 54–86 new frames per block measured alike
 MIN_IN_CHANNELS = 8  # below this the FFT loses (the 1-channel first layer: 3.4× slower)
+# Inference batches smaller than this run direct: `small`, 10 s, direct ÷ FFT time 0.65 (batch 1),
+# 0.82 (2), 1.07 (4), 1.31 (16), one run; the SavedModel picks per call (ConvFrontEnd).
+MIN_INFERENCE_BATCH = 4
 
 _DIRECT = []
 

@@ -119,7 +119,8 @@ class ConvFrontEnd(keras.layers.Layer):
     every input length ('same' shifts with the parity of the length under stride 2).
     ``algorithm``: "direct" always runs the Conv2D; "fft" computes the wide multi-channel layers
     with the same kernel through the FFT (``ds2_tf.fftconv``), "auto" does so where that is
-    faster (CPU, ≥ 8 input channels) and, in bfloat16 on a CPU, runs a stride-2×2 layer as
+    faster (CPU, ≥ 8 input channels; in inference only for batches of ``MIN_INFERENCE_BATCH`` or
+    more, chosen at run time) and, in bfloat16 on a CPU, runs a stride-2×2 layer as
     ``space_to_depth_conv2d``; "direct" inside ``direct_convolution`` (TFLite) whatever the setting.
     """
 
@@ -165,7 +166,7 @@ class ConvFrontEnd(keras.layers.Layer):
         x = features[..., None]
         for spec, pad, conv, norm in zip(self.conv_specs, self.pads, self.convs, self.norms):
             stride = spec["strides"][0]
-            x = self._convolve(conv, pad(x))
+            x = self._convolve(conv, pad(x), training)
             lengths = (lengths + stride - 1) // stride
             mask = time_mask(lengths, tf.shape(x)[1], x.dtype)
             x = clipped_relu(norm(x, mask, training=training), self.relu_clip)
@@ -173,12 +174,20 @@ class ConvFrontEnd(keras.layers.Layer):
         x = tf.reshape(x, [tf.shape(x)[0], tf.shape(x)[1], self.output_dim])
         return x, lengths
 
-    def _convolve(self, conv, x):
+    def _convolve(self, conv, x, training):
         if self.algorithm == "direct" or fftconv.forced_direct():
             return conv(x)
         in_channels = x.shape[-1]
         if self.algorithm == "fft" or fftconv.prefers_fft(conv.kernel.shape, in_channels):
-            return fftconv.fft_conv2d(x, conv.kernel, conv.strides)
+            def fft():
+                return fftconv.fft_conv2d(x, conv.kernel, conv.strides)
+
+            if self.algorithm == "fft" or training:
+                return fft()
+            # inference: one or two utterances run faster direct (the kernel's spectra and the
+            # mixing weights cost as much as the product saves); decided per call
+            return tf.cond(tf.shape(x)[0] >= fftconv.MIN_INFERENCE_BATCH, fft,
+                           lambda: tf.cast(conv(x), x.dtype))
         if (conv.compute_dtype == "bfloat16" and tuple(conv.strides) == (2, 2)
                 and not tf.config.list_logical_devices("GPU")):
             dtype = conv.compute_dtype

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ds2_tf.fftconv import (FFT_TIME, direct_convolution, fft_conv2d, forced_direct,
-                            next_fast_len, prefers_fft)
+from ds2_tf.fftconv import (FFT_TIME, MIN_INFERENCE_BATCH, direct_convolution, fft_conv2d,
+                            forced_direct, next_fast_len, prefers_fft)
 from ds2_tf.layers import ConvFrontEnd
 
 
@@ -90,6 +90,26 @@ def test_front_end_algorithms_agree_and_direct_context_wins():
     assert not forced_direct()
     with pytest.raises(ValueError, match="conv algorithm"):
         ConvFrontEnd(specs, algorithm="winograd")
+
+
+def test_auto_front_end_in_inference_takes_the_fft_only_for_larger_batches():
+    specs = [{"filters": 8, "kernel": (5, 21), "strides": (2, 2)},
+             {"filters": 8, "kernel": (5, 11), "strides": (1, 2)}]
+    auto, direct = ConvFrontEnd(specs), ConvFrontEnd(specs, algorithm="direct")
+    auto.build((None, None, 41))
+    direct.build((None, None, 41))
+    direct.set_weights(auto.get_weights())
+    run = tf.function(lambda f, n: auto(f, n)[0])
+    for batch in (1, MIN_INFERENCE_BATCH):
+        features = tf.random.stateless_normal((batch, 50, 41), seed=(batch, 2))
+        lengths = tf.fill([batch], 50)
+        np.testing.assert_allclose(run(features, lengths).numpy(),
+                                   direct(features, lengths)[0].numpy(), atol=1e-4)
+    graph = run.get_concrete_function(tf.TensorSpec([None, None, 41]),
+                                      tf.TensorSpec([None], tf.int32)).graph
+    branch_ops = {node.op for f in graph.as_graph_def().library.function for node in f.node_def}
+    on_gpu = bool(tf.config.list_logical_devices("GPU"))
+    assert ("IRFFT2D" in branch_ops and "Conv2D" in branch_ops) != on_gpu
 
 
 def test_exports_of_a_model_with_an_fft_layer_match_keras(tmp_path):
