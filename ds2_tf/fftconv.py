@@ -35,7 +35,7 @@ _DIRECT = []
 
 @contextlib.contextmanager
 def direct_convolution():
-    """Trace every conv layer as a plain Conv2D (for TFLite: no builtin IRFFT2D)."""
+    """Trace every conv layer without the FFT (for TFLite: no builtin IRFFT2D)."""
     _DIRECT.append(True)
     try:
         yield
@@ -87,7 +87,12 @@ def fft_conv2d(x, kernel, strides):
     y = plan.synthesize(plan.spectra(x), plan.kernel_spectra(kernel))
     # tf.slice, not y[...]: a slice's gradient is one Pad, a strided slice's a slow
     # StridedSliceGrad (164 ms of this layer's backward in `small`, measured)
-    y = y[:, :out_t:plan.st] if plan.st > 1 else tf.slice(y, [0, 0, 0, 0], [-1, out_t, -1, -1])
+    if plan.st > 1:
+        y = y[:, :out_t:plan.st]
+    else:  # reshaped so that the static shape survives the dynamic slice
+        batch = y.shape[0] if y.shape[0] is not None else tf.shape(y)[0]
+        y = tf.reshape(tf.slice(y, [0, 0, 0, 0], [-1, out_t, -1, -1]),
+                       [batch, out_t, plan.out_f, int(y.shape[-1])])
     return tf.cast(y, dtype)
 
 
