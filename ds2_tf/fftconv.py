@@ -112,9 +112,6 @@ class _Plan:
         self.out_f = (self.bins - self.kf) // self.sf + 1
         self.block = self.n_t - self.kt + 1
 
-    def key(self):
-        return (self.kt, self.kf, self.st, self.sf, self.bins)
-
     def spectra(self, x):
         """x [B, blocks·block + kt − 1, F, C] → [B, blocks, C, n_f, n_t/2 + 1]: frequency on the
         full complex axis (so it can alias), time on the half one."""
