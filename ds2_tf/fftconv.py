@@ -64,13 +64,19 @@ def forced_direct() -> bool:
     return bool(_DIRECT)
 
 
+def on_cpu() -> bool:
+    """No GPU visible: the FFT layers and the bfloat16 space-to-depth layer are CPU choices (a
+    GPU runs cuDNN's direct convolutions)."""
+    return not tf.config.list_logical_devices("GPU")
+
+
 def prefers_fft(kernel_shape, in_channels: int | None) -> bool:
     """Whether a conv with this [kt, kf, C, O] kernel runs faster through the FFT here: on a CPU,
     with several input channels and a kernel much shorter than the block transform."""
     kt, kf = int(kernel_shape[0]), int(kernel_shape[1])
     if in_channels is None or in_channels < MIN_IN_CHANNELS or kt > FFT_TIME // 2 or kt * kf < 25:
         return False
-    return not tf.config.list_logical_devices("GPU")
+    return on_cpu()
 
 
 def fft_conv2d(x, kernel, strides):

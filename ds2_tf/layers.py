@@ -22,6 +22,11 @@ def _reverse_time(t):
     return None if t is None else tf.reverse(t, [1])
 
 
+def _dim(t, axis: int):
+    """Size of ``t`` along ``axis``: the static int where known (TFLite needs it), else a tensor."""
+    return t.shape[axis] if t.shape[axis] is not None else tf.shape(t)[axis]
+
+
 def time_mask(lengths, max_time, dtype=tf.float32):
     return tf.sequence_mask(lengths, max_time, dtype=dtype)
 
@@ -100,7 +105,7 @@ def space_to_depth_conv2d(x, kernel):
     batch, 2 CPU cores) and in int8 TFLite (the whole model 1.2× faster on one thread); in float32
     the two are equal, so float32 TensorFlow keeps the Conv2D."""
     kt, kf, channels, filters = (int(d) for d in kernel.shape)
-    batch = x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
+    batch = _dim(x, 0)
     out_t = (tf.shape(x)[1] - kt) // 2 + 1
     out_f = (int(x.shape[2]) - kf) // 2 + 1
     bins = int(x.shape[2]) + int(x.shape[2]) % 2
@@ -205,8 +210,7 @@ class ConvFrontEnd(keras.layers.Layer):
             # mixing weights cost as much as the product saves); decided per call
             return tf.cond(tf.shape(x)[0] >= fftconv.MIN_INFERENCE_BATCH, fft,
                            lambda: tf.cast(conv(x), x.dtype))
-        if (few_channels_2x2 and conv.compute_dtype == "bfloat16"
-                and not tf.config.list_logical_devices("GPU")):
+        if few_channels_2x2 and conv.compute_dtype == "bfloat16" and fftconv.on_cpu():
             return blocks()
         return conv(x)
 
@@ -353,8 +357,7 @@ def run_recurrence(cells, inputs, mask=None, initial_states=None,
         return tf.stack([tf.matmul(h[d], w) + b for d, (w, b) in enumerate(weights)])
 
     # static where known (fixed-size chunks)
-    batch = inputs[0].shape[0] or tf.shape(inputs[0])[0]
-    steps = inputs[0].shape[1] or tf.shape(inputs[0])[1]
+    batch, steps = _dim(inputs[0], 0), _dim(inputs[0], 1)
     masks = mask if mask is not None else [tf.ones([batch, steps], tf.bool)] * len(cells)
     pad = (k - steps % k) % k
     iterations = (steps + pad) // k
