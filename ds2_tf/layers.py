@@ -10,6 +10,8 @@ import contextlib
 
 import keras
 import tensorflow as tf
+# the XlaDynamicUpdateSlice op's wrapper (used by jax2tf too); TFLite's DYNAMIC_UPDATE_SLICE
+from tensorflow.compiler.tf2xla.python import xla as _xla
 from keras import ops
 
 from ds2_tf import fftconv
@@ -328,6 +330,24 @@ def stacked_recurrence(steps_per_iteration: int = STEPS_PER_ITERATION):
         _STACKED.pop()
 
 
+@tf.custom_gradient
+def write_block(buffer, block, index):
+    """``buffer`` with ``block`` written at ``index`` along axis 0 (other offsets 0), as one
+    DYNAMIC_UPDATE_SLICE in TFLite. Why not a TensorArray: TFLite lowers its writes to slices
+    and a concatenation whose shapes depend on the index, so a loop body holding one has
+    dynamic tensors, and TFLite's WHILE then runs its dynamic path: every loop variable resized
+    and deep-copied three times per iteration (tensorflow/lite/kernels/while.cc) instead of
+    copied once. The TF op has no registered gradient; it is written out here."""
+    offsets = tf.concat([tf.reshape(index, [1]), tf.zeros([buffer.shape.rank - 1], tf.int32)], 0)
+    result = _xla.dynamic_update_slice(buffer, block, offsets)
+
+    def grad(upstream):
+        return (_xla.dynamic_update_slice(upstream, tf.zeros_like(block), offsets),
+                tf.slice(upstream, offsets, tf.shape(block)), None)
+
+    return result, grad
+
+
 def run_recurrence(cells, inputs, mask=None, initial_states=None,
                    steps_per_iteration: int | None = None):
     """Run one recurrence per cell (one per direction) in a single loop, K time steps per iteration.
@@ -341,7 +361,9 @@ def run_recurrence(cells, inputs, mask=None, initial_states=None,
     real-time factor grows with utterance length. Here the directions are stacked on a leading
     axis (one loop and one set of elementwise ops per step for both) and K steps are unrolled
     inside each iteration: T / K iterations, T / K writes. The sequence is padded to a multiple
-    of K with masked steps, which keep the state and whose outputs are dropped. TensorFlow runs
+    of K with masked steps, which keep the state and whose outputs are dropped. Outputs go into a
+    fixed-shape buffer (``write_block``), so every tensor in the TFLite loop body has a static
+    shape and TFLite's WHILE takes its static path. TensorFlow runs
     the Keras loops faster (the two directions in parallel, fewer activations kept for the
     gradient; bench/rnn_loop.py), and so does TFLite on short streaming chunks, so this path is
     only traced inside ``stacked_recurrence()``, which the whole-utterance TFLite export uses.
@@ -369,22 +391,21 @@ def run_recurrence(cells, inputs, mask=None, initial_states=None,
         num_states = len(tf.nest.flatten(cells[0].state_size))
         initial_states = [tf.zeros([len(cells), batch, cells[0].units], dtype)] * num_states
     initial_states = [tf.cast(s, dtype) for s in initial_states]
-    x_ta = tf.TensorArray(dtype, size=iterations).unstack(x)
-    keep_ta = tf.TensorArray(tf.bool, size=iterations).unstack(keep)
-    out_ta = tf.TensorArray(dtype, size=iterations)
+    units = cells[0].units
 
-    def body(i, states, out_ta):
-        x_i, keep_i, outs = x_ta.read(i), keep_ta.read(i), []
+    def body(i, states, out):
+        x_i, keep_i, outs = tf.gather(x, i), tf.gather(keep, i), []
         for j in range(k):
             new = step(x_i[j], states, recurrent(states[0]))
             states = [tf.where(keep_i[j], n, s) for n, s in zip(new, states)]
             outs.append(states[0])
-        return i + 1, states, out_ta.write(i, tf.stack(outs))
+        return i + 1, states, write_block(out, tf.expand_dims(tf.stack(outs), 0), i)
 
-    _, states, out_ta = tf.while_loop(lambda i, *_: i < iterations, body,
-                                      (0, list(initial_states), out_ta),
-                                      maximum_iterations=iterations)
-    outputs = tf.reshape(out_ta.stack(), [iterations * k, len(cells), batch, cells[0].units])
+    out = tf.zeros([iterations, k, len(cells), batch, units], dtype)
+    _, states, out = tf.while_loop(lambda i, *_: i < iterations, body,
+                                   (0, list(initial_states), out),
+                                   maximum_iterations=iterations)
+    outputs = tf.reshape(out, [iterations * k, len(cells), batch, units])
     outputs = tf.transpose(outputs[:steps], [1, 2, 0, 3])  # [D, B, T, U]
     return tf.unstack(outputs, num=len(cells)), states
 

@@ -7,8 +7,8 @@ import tensorflow as tf
 from ds2_tf.config import ConvSpec, RunConfig, preset
 from ds2_tf.features import SpecAugment, Spectrogram
 from ds2_tf.layers import (CELLS, BatchNormRNN, ConvFrontEnd, MaskedBatchNorm, RowConv,
-                           space_to_depth_conv2d,
-                           run_recurrence, stacked_recurrence)
+                           run_recurrence, space_to_depth_conv2d, stacked_recurrence,
+                           write_block)
 from ds2_tf.model import build_model
 
 
@@ -75,6 +75,49 @@ def test_stacked_unrolled_recurrence_equals_one_keras_rnn_per_direction(cell, st
         np.testing.assert_allclose(outputs[d].numpy()[valid], want[0].numpy()[valid], atol=1e-5)
         for got_state, want_state in zip(states, want[1:]):
             np.testing.assert_allclose(got_state[d].numpy(), want_state.numpy(), atol=1e-5)
+
+
+def test_write_block_value_and_gradients():
+    rng = np.random.default_rng(3)
+    buffer = tf.Variable(rng.standard_normal((5, 2, 3)), dtype=tf.float32)
+    block = tf.Variable(rng.standard_normal((1, 2, 3)), dtype=tf.float32)
+    weights = tf.constant(rng.standard_normal((5, 2, 3)), tf.float32)
+    with tf.GradientTape() as tape:
+        got = tf.function(write_block)(buffer, block, tf.constant(2))
+        loss = tf.reduce_sum(tf.sin(got) * weights)
+    d_buffer, d_block = tape.gradient(loss, [buffer, block])
+    want = buffer.numpy().copy()
+    want[2:3] = block.numpy()
+    np.testing.assert_allclose(got.numpy(), want)
+    upstream = (np.cos(want) * weights.numpy())
+    want_d_buffer = upstream.copy()
+    want_d_buffer[2] = 0
+    np.testing.assert_allclose(d_buffer.numpy(), want_d_buffer, rtol=1e-6)
+    np.testing.assert_allclose(d_block.numpy(), upstream[2:3], rtol=1e-6)
+
+
+def test_stacked_recurrence_gradients_equal_keras_loops():
+    """The stacked loop stays differentiable (bench/rnn_loop.py times its training step)."""
+    rng = np.random.default_rng(11)
+    units = 4
+    cells = [CELLS["gru"](units, name=f"g{d}") for d in range(2)]
+    for c in cells:
+        c.build((None, 3 * units))
+    x = [tf.Variable(rng.standard_normal((2, 11, 3 * units)), dtype=tf.float32) for _ in cells]
+    masks = [tf.sequence_mask([11, 6], 11), tf.reverse(tf.sequence_mask([11, 6], 11), [1])]
+    with tf.GradientTape() as tape:
+        outputs, _ = run_recurrence(cells, x, masks, steps_per_iteration=4)
+        loss = sum(tf.reduce_sum(tf.where(m[..., None], tf.sin(o), 0.0))
+                   for o, m in zip(outputs, masks))
+    got = tape.gradient(loss, x + [c.recurrent_kernel for c in cells])
+    with tf.GradientTape() as tape:
+        loss = 0.0
+        for c, xd, m in zip(cells, x, masks):
+            out = keras.layers.RNN(c, return_sequences=True)(xd, mask=m)
+            loss += tf.reduce_sum(tf.where(m[..., None], tf.sin(out), 0.0))
+    want = tape.gradient(loss, x + [c.recurrent_kernel for c in cells])
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), atol=1e-5)
 
 
 @pytest.mark.parametrize("bidirectional", [True, False])
