@@ -87,7 +87,17 @@ def pocketsphinx_rates(rows: list[dict]) -> dict:
     return {**rates, "num_utterances": len(rows), "hypotheses": hyps}
 
 
-def main() -> int:
+def attach_passthrough_values(argv: list[str], flags=("--synth-args", "--train-args")) -> list[str]:
+    """``--train-args --no-spec-augment`` → ``--train-args=--no-spec-augment``: argparse takes a
+    lone value that starts with ``--`` (and has no space) for an option and stops with an error."""
+    out, argv = [], list(argv)
+    while argv:
+        arg = argv.pop(0)
+        out.append(f"{arg}={argv.pop(0)}" if arg in flags and argv else arg)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hours", type=float, default=10.0)
@@ -105,7 +115,7 @@ def main() -> int:
                         help="extra ds2 train flags, e.g. \"--epochs 2 --no-spec-augment\"")
     parser.add_argument("--work", default=str(ROOT / "bench" / "out" / "accuracy"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
-    args = parser.parse_args()
+    args = parser.parse_args(attach_passthrough_values(sys.argv[1:] if argv is None else argv))
     work = Path(args.work) / args.label if args.label else Path(args.work)
     data, run, real = work / "data", work / "run", work / "real"
     timings = {}
