@@ -18,6 +18,16 @@ def _range(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(f"expected LOW:HIGH, got {text!r}") from None
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
 def _share(text: str) -> tuple[str, float]:
     engine, sep, value = text.partition("=")
     try:
@@ -62,7 +72,9 @@ def cmd_synth(args) -> int:
                         noisy_test=args.noisy_test, generated_voices=args.generated_voices,
                         train_engines=tuple(args.train_engines.split(","))
                         if args.train_engines else None,
-                        engine_shares=dict(args.engine_share) or None)
+                        engine_shares=dict(args.engine_share) or None,
+                        **({"kokoro_blends": args.kokoro_blends}
+                           if args.kokoro_blends is not None else {}))
     return 0 if info["splits"]["train"]["num_utterances"] else 1
 
 
@@ -94,6 +106,8 @@ def cmd_train(args) -> int:
         overrides["optimizer"] = args.optimizer
     if args.spec_augment is not None:
         overrides["spec_augment"] = args.spec_augment
+    if args.init_from:
+        overrides["init_from"] = args.init_from
     train(args.data, args.out, preset_name=args.preset, train_overrides=overrides,
           strategy_name=args.strategy, max_minutes=args.max_minutes,
           steps_per_epoch=args.steps_per_epoch, max_dev_utterances=args.max_dev)
@@ -239,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="ENGINE=FRACTION",
                    help="give an engine's voices this share of the train utterances (repeatable),"
                         " e.g. kokoro=0.15; the other voices share the rest uniformly")
+    p.add_argument("--kokoro-blends", type=_count, default=None, metavar="N",
+                   help="seeded blends of Kokoro's five voice packs added as neural training "
+                        "speakers (default 16)")
     p.add_argument("--noisy-test", action="store_true",
                    help="also write test_noisy: the test utterances with room reverb + 10 dB noise")
     p.add_argument("--workers", type=int, default=None)
@@ -266,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
                    default="auto")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop cleanly after this much training time")
+    p.add_argument("--init-from", default=None, metavar="RUN",
+                   help="start from this run's best weights (fine-tuning; same preset and "
+                        "alphabet)")
     p.add_argument("--steps-per-epoch", type=int, default=None)
     p.add_argument("--max-dev", type=int, default=200,
                    help="dev utterances decoded for WER/CER after each epoch")

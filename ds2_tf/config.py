@@ -125,6 +125,7 @@ class TrainConfig:
     noise_snr_db: tuple[float, float] = (10.0, 30.0)
     precision: str = "float32"  # "float32" | "mixed_bfloat16" | "mixed_float16"
     seed: int = 1234
+    init_from: str = ""  # a run directory whose best weights training starts from (fine-tuning)
 
 
 @dataclass(frozen=True)

