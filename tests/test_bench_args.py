@@ -25,3 +25,16 @@ def test_a_lone_flag_is_taken_as_the_value_of_train_args():
                             "--synth-args=--augment --noise-prob 0.3", "--minutes", "5"]
     assert attach(["--train-args=--epochs 2"]) == ["--train-args=--epochs 2"]
     assert attach(["--train-args"]) == ["--train-args"]  # argparse then names the missing value
+
+
+def test_rates_by_engine_groups_an_evaluate_report_by_the_test_voices_engine(tmp_path):
+    report = tmp_path / "eval-test-greedy.tsv"
+    report.write_text("utt_id\twer\tcer\treference\thypothesis\n"
+                      "a\t0\t0\tgo forward\tgo forward\n"
+                      "b\t0\t0\tten meters\tten meters\n"
+                      "c\t1\t0.5\tgo home\tgo hom\n", encoding="utf-8")
+    speakers = {"a": "espeak:en+m4", "b": "espeak:en+Andrea", "c": "piper:joe-us"}
+    rates = load_accuracy().rates_by_engine(report, speakers)
+    assert set(rates) == {"espeak", "piper"}
+    assert rates["espeak"]["cer"] == 0 and rates["espeak"]["num_utterances"] == 2
+    assert rates["piper"]["cer"] == 1 / 7 and rates["piper"]["num_utterances"] == 1
