@@ -73,6 +73,8 @@ def cmd_synth(args) -> int:
                         train_engines=tuple(args.train_engines.split(","))
                         if args.train_engines else None,
                         engine_shares=dict(args.engine_share) or None,
+                        train_voices=tuple(args.train_voices.split(","))
+                        if args.train_voices else (),
                         **({"kokoro_blends": args.kokoro_blends}
                            if args.kokoro_blends is not None else {}))
     return 0 if info["splits"]["train"]["num_utterances"] else 1
@@ -253,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="ENGINE=FRACTION",
                    help="give an engine's voices this share of the train utterances (repeatable),"
                         " e.g. kokoro=0.15; the other voices share the rest uniformly")
+    p.add_argument("--train-voices", default=None, metavar="LIST",
+                   help="move held-out test voices into training (comma list, e.g. "
+                        "piper:joe-us, the one neural English voice); test goes without them")
     p.add_argument("--kokoro-blends", type=_count, default=None, metavar="N",
                    help="seeded blends of Kokoro's five voice packs added as neural training "
                         "speakers (default 16)")

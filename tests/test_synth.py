@@ -297,3 +297,19 @@ def test_bad_kokoro_blends_is_one_line(tmp_path):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].endswith(
         "--kokoro-blends: expected a whole number >= 0, got '-3'"), result.stderr
+
+
+def test_train_voices_moves_a_held_out_voice_into_training():
+    from tfrecords_tools.synth import HELD_OUT, SynthError, Voice
+
+    voices = [Voice("piper", "joe-us", "m"), Voice("flite", "slt", "f"), Voice("flite", "kal", "m"),
+              Voice("espeak", "en", "m"), Voice("espeak", "en-us", "m")]
+    default = split_voices(voices, seed=0)
+    assert "piper:joe-us" in {v.speaker for v in default["test"]}
+    moved = split_voices(voices, seed=0, train_voices=("piper:joe-us",))
+    assert "piper:joe-us" in {v.speaker for v in moved["train"]}
+    assert "piper:joe-us" not in {v.speaker for v in moved["test"] + moved["dev"]}
+    assert "flite:slt" in {v.speaker for v in moved["test"]}  # the other held-out voices stay
+    with pytest.raises(SynthError, match="only the held-out test voices"):
+        split_voices(voices, seed=0, train_voices=("flite:kal",))
+    assert "piper:joe-us" in HELD_OUT["test"]

@@ -398,13 +398,19 @@ class Augmentation:
     telephone_prob: float = 0.0  # 300–3400 Hz band, 8 kHz, μ-law: a phone line
 
 
-def split_voices(voices: list[Voice], seed: int, eval_fraction: float = 0.12) -> dict[str, list[Voice]]:
+def split_voices(voices: list[Voice], seed: int, eval_fraction: float = 0.12,
+                 train_voices: tuple[str, ...] = ()) -> dict[str, list[Voice]]:
     """Disjoint voice pools: named held-out voices and a seeded share of espeak-ng's shipped
     variants go to dev/test; everything else trains.
 
     Generated speakers (``--generated-voices``) only ever train, so adding them leaves dev and
     test exactly as they were: corpora that differ only in training voices or augmentation are
-    scored on the same utterances (what an ablation needs)."""
+    scored on the same utterances (what an ablation needs). ``train_voices`` moves named held-out
+    voices (e.g. ``piper:joe-us``, the only neural English voice) into training instead."""
+    unknown = sorted(set(train_voices) - set(HELD_OUT["test"]))
+    if unknown:
+        raise SynthError(f"--train-voices {','.join(unknown)}: only the held-out test voices "
+                         f"can move to training ({', '.join(HELD_OUT['test'])})")
     rng = random.Random(seed)
     variants = sorted({v.name.split("+", 1)[1] for v in voices
                        if "+" in v.name and espeak_voices.parse_name(v.name) is None})
@@ -414,7 +420,9 @@ def split_voices(voices: list[Voice], seed: int, eval_fraction: float = 0.12) ->
     pools: dict[str, list[Voice]] = {"train": [], "dev": [], "test": []}
     for voice in voices:
         variant = voice.name.split("+", 1)[1] if "+" in voice.name else None
-        if voice.speaker in HELD_OUT["test"] or variant in test_variants:
+        if voice.speaker in train_voices:
+            pools["train"].append(voice)
+        elif voice.speaker in HELD_OUT["test"] or variant in test_variants:
             pools["test"].append(voice)
         elif variant in dev_variants:
             pools["dev"].append(voice)
@@ -499,7 +507,7 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
                  engines: tuple[str, ...] | None = None, noisy_test: bool = False,
                  generated_voices: int = 0, train_engines: tuple[str, ...] | None = None,
                  engine_shares: dict[str, float] | None = None,
-                 kokoro_blends: int = KOKORO_BLENDS) -> dict:
+                 kokoro_blends: int = KOKORO_BLENDS, train_voices: tuple[str, ...] = ()) -> dict:
     """Write train/dev/test splits totalling about ``hours`` of synthetic speech.
 
     ``noisy_test`` adds ``test_noisy``: the test utterances again, each in a simulated room
@@ -510,7 +518,8 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
     ``engine_shares`` gives engines a fixed share of the *training* utterances (e.g.
     ``{"kokoro": 0.15}``: the neural voices, closest to human speech, are otherwise ≈ 2 % of a
     pool dominated by hundreds of espeak-ng speakers). ``kokoro_blends``: how many seeded blends
-    of Kokoro's five voice packs join them as further neural speakers (all in train)."""
+    of Kokoro's five voice packs join them as further neural speakers (all in train).
+    ``train_voices``: held-out test voices that train instead (test then goes without them)."""
     from ds2_tf.alphabet import Alphabet
     from ds2_tf.config import preset
     from tfrecords_tools.manifests import Item
@@ -532,7 +541,10 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
                          "(and optionally flite, festival) and re-run")
     sentences = english_sentences() if language == "en" else mandarin_sentences()
     alphabet = Alphabet.english() if language == "en" else Alphabet.from_transcripts(sentences)
-    pools = split_voices(voices, seed)
+    pools = split_voices(voices, seed, train_voices=train_voices)
+    missing_voices = sorted(set(train_voices) - {v.speaker for v in voices})
+    if missing_voices:
+        raise SynthError(f"--train-voices {','.join(missing_voices)}: not installed")
     if train_engines:
         pools["train"] = [v for v in pools["train"] if v.engine in train_engines]
         if not pools["train"]:
@@ -548,6 +560,8 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
         request["generated_voices"] = generated_voices
     if train_engines:
         request["train_engines"] = sorted(train_engines)
+    if train_voices:
+        request["train_voices"] = sorted(train_voices)
     if engine_shares:
         request["engine_shares"] = dict(sorted(engine_shares.items()))
         _share_pools(pools["train"], engine_shares)  # bad shares fail before any work
