@@ -190,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         sets.append(("real", real, "real recordings (pocketsphinx-testdata)"))
     results = []
     for split, folder, label in sets:
+        speakers = split_speakers(folder, split) if split != "real" else None
         for decoder in ("greedy", "lm"):
             report = run / f"eval-{split}-{decoder}.json"
             if not report.exists():
@@ -197,8 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                     "--decoder", decoder)
             results.append({"set": label, "system": f"ds2-tf {args.preset}, {decoder}",
                             **json.loads(report.read_text())})
-            if split != "real":
-                speakers = split_speakers(folder, split)
+            if speakers is not None:
                 for engine, rates in rates_by_engine(report.with_suffix(".tsv"), speakers).items():
                     results.append({"set": f"{label}: {engine} voices only",
                                     "system": f"ds2-tf {args.preset}, {decoder}", **rates})

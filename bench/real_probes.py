@@ -57,12 +57,12 @@ PROBES = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    import soundfile
     import tensorflow as tf
 
     from ds2_tf.decode import make_decoder
     from ds2_tf.metrics import error_rates
     from ds2_tf.run import load_run
+    from tfrecords_tools.audio import load_pcm16, pcm16_to_float
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     decode = make_decoder(alphabet, "greedy", None, run_dir=args.run)
     rows = list(csv.DictReader(open(args.real_csv, newline="")))
     refs = [row["transcript"] for row in rows]
-    audio = [soundfile.read(row["path"], dtype="float32")[0] for row in rows]
+    audio = [pcm16_to_float(load_pcm16(row["path"], RATE)) for row in rows]
     saved = [w.numpy() for w in model.non_trainable_weights]
 
     def transcribe(waveforms, batch_statistics=False):

@@ -55,7 +55,7 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from tfrecords_tools.synth import PRESET_HOURS, Augmentation, synth_corpus
+    from tfrecords_tools.synth import KOKORO_BLENDS, PRESET_HOURS, Augmentation, synth_corpus
 
     hours = args.hours if args.hours is not None else PRESET_HOURS[args.preset]
     augment = None
@@ -75,8 +75,8 @@ def cmd_synth(args) -> int:
                         engine_shares=dict(args.engine_share) or None,
                         train_voices=tuple(args.train_voices.split(","))
                         if args.train_voices else (),
-                        **({"kokoro_blends": args.kokoro_blends}
-                           if args.kokoro_blends is not None else {}))
+                        kokoro_blends=KOKORO_BLENDS if args.kokoro_blends is None
+                        else args.kokoro_blends)
     return 0 if info["splits"]["train"]["num_utterances"] else 1
 
 
