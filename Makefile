@@ -9,7 +9,7 @@ DEMO_MINUTES ?= 30
 APT_PACKAGES := espeak-ng flite festival festlex-cmu festvox-kallpc16k festvox-kdlpc16k \
                 festvox-us-slt-hts fortunes fortunes-zh libsndfile1 sox
 
-.PHONY: test test-fast demo system-deps bench bench-accuracy clean
+.PHONY: test test-fast demo system-deps natural-voices bench bench-accuracy clean
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,16 @@ system-deps:
 	  echo "installing:$$missing"; \
 	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	else echo "note: not root, so not installing:$$missing — ds2 synth uses whatever TTS engines are installed"; fi
+
+# Optional, more natural training voices (RHVoice, SVOX Pico, MBROLA) from Debian's contrib and
+# non-free sections, which this adds to apt's sources; `ds2 synth` uses them once installed.
+NATURAL_PACKAGES := rhvoice rhvoice-english libttspico-utils mbrola mbrola-us1 mbrola-us2 \
+                    mbrola-us3 mbrola-en1
+natural-voices:
+	@if [ "$$(id -u)" != 0 ]; then echo "natural-voices: run as root (it installs Debian packages)"; exit 1; fi
+	@. /etc/os-release && printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+	    "$$VERSION_CODENAME" > /etc/apt/sources.list.d/ds2-natural-voices.sources
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(NATURAL_PACKAGES) >/dev/null
 
 test: system-deps $(VENV)/.installed
 	$(PY) -m pytest

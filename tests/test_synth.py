@@ -313,3 +313,27 @@ def test_train_voices_moves_a_held_out_voice_into_training():
     with pytest.raises(SynthError, match="only the held-out test voices"):
         split_voices(voices, seed=0, train_voices=("flite:kal",))
     assert "piper:joe-us" in HELD_OUT["test"]
+
+
+def test_natural_voices_render_and_follow_rate_and_pitch_when_installed():
+    from tfrecords_tools.synth import natural_voices
+
+    voices = {v.engine: v for v in natural_voices()}  # one voice per engine is enough
+    if not voices:
+        pytest.skip("no RHVoice, Pico or MBROLA voice installed (make natural-voices)")
+    for voice in voices.values():
+        slow = synthesize(voice, "a short test sentence for the voice", rate_wpm=120, pitch=50)
+        fast = synthesize(voice, "a short test sentence for the voice", rate_wpm=220, pitch=50)
+        assert 16000 * 0.8 < len(fast) < len(slow) * 0.85 < 16000 * 6, voice
+        assert abs(slow).max() > 0.05, voice
+
+
+def test_the_test_speaker_slt_stays_out_of_training_in_every_engine():
+    from tfrecords_tools.synth import Voice
+
+    voices = [Voice("rhvoice", "slt", "f"), Voice("rhvoice", "clb", "f"), Voice("pico", "en-US", "f"),
+              Voice("mbrola", "us1", "f"), Voice("flite", "slt", "f"), Voice("espeak", "en", "m"),
+              Voice("espeak", "en-us", "m")]
+    pools = split_voices(voices, seed=0)
+    assert {"rhvoice:slt", "flite:slt"} <= {v.speaker for v in pools["test"]}
+    assert {"rhvoice:clb", "pico:en-US", "mbrola:us1"} <= {v.speaker for v in pools["train"]}

