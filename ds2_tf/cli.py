@@ -228,7 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hours", type=float, default=None, help="total hours (overrides --preset)")
     p.add_argument("--language", choices=("en", "cmn"), default="en",
                    help="en (English) or cmn (Mandarin, espeak-ng, character alphabet)")
-    p.add_argument("--engines", default=None, help="comma list of espeak,flite,festival,piper,kokoro (default: all installed)")
+    p.add_argument("--engines", default=None,
+                   help="comma list of espeak,flite,festival,piper,kokoro,rhvoice,pico,mbrola "
+                        "(default: all installed)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--augment", action="store_true",
                    help="augment the train split (speed, reverb, noise as set below)")
