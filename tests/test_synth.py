@@ -331,9 +331,9 @@ def test_natural_voices_render_and_follow_rate_and_pitch_when_installed():
 def test_the_test_speaker_slt_stays_out_of_training_in_every_engine():
     from tfrecords_tools.synth import Voice
 
-    voices = [Voice("rhvoice", "slt", "f"), Voice("rhvoice", "clb", "f"), Voice("pico", "en-US", "f"),
-              Voice("mbrola", "us1", "f"), Voice("flite", "slt", "f"), Voice("espeak", "en", "m"),
-              Voice("espeak", "en-us", "m")]
+    voices = [Voice("rhvoice", "slt", "f"), Voice("rhvoice", "clb", "f"),
+              Voice("pico", "en-US", "f"), Voice("mbrola", "us1", "f"), Voice("flite", "slt", "f"),
+              Voice("espeak", "en", "m"), Voice("espeak", "en-us", "m")]
     pools = split_voices(voices, seed=0)
     assert {"rhvoice:slt", "flite:slt"} <= {v.speaker for v in pools["test"]}
     assert {"rhvoice:clb", "pico:en-US", "mbrola:us1"} <= {v.speaker for v in pools["train"]}

@@ -102,7 +102,7 @@ class SynthError(RuntimeError):
 
 @dataclass(frozen=True)
 class Voice:
-    engine: str  # "espeak" | "flite" | "festival" | "kokoro" | "piper" | "rhvoice" | "pico" | "mbrola"
+    engine: str  # espeak flite festival kokoro piper rhvoice pico mbrola
     name: str  # espeak: "<language>+<variant>"
     gender: str  # "m" | "f" | "?"
 
@@ -296,7 +296,7 @@ def synthesize(voice: Voice, text: str, rate_wpm: int = 160, pitch: int = 50) ->
             elif voice.engine == "rhvoice":  # rate and pitch in percent of the voice's own
                 _run(["RHVoice-test", "-p", voice.name, "-r", str(_percent_rate(rate_wpm)),
                       "-t", str(_percent_pitch(pitch)), "-o", out], stdin=text.encode("utf-8"))
-            elif voice.engine == "pico":  # no flags for rate and pitch: SSML-like tags do it
+            elif voice.engine == "pico":  # no rate/pitch flags: SSML tags (corpus text is a-z ')
                 _run(["pico2wave", "-l", voice.name, "-w", out,
                       f"<pitch level='{_percent_pitch(pitch)}'>"
                       f"<speed level='{_percent_rate(rate_wpm)}'>{text}</speed></pitch>"])
