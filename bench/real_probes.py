@@ -21,15 +21,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import save  # noqa: E402
+from tfrecords_tools.synth import band_pass  # noqa: E402
 
 RATE = 16000
 
 
 def band(x: np.ndarray, low: float = 0.0, high: float = RATE / 2 + 1) -> np.ndarray:
-    spectrum = np.fft.rfft(x)
-    freqs = np.fft.rfftfreq(len(x), 1 / RATE)
-    spectrum[(freqs < low) | (freqs > high)] = 0
-    return np.fft.irfft(spectrum, len(x)).astype(np.float32)
+    return band_pass(x, RATE, low, high).astype(np.float32)
 
 
 def rms_to(x: np.ndarray, dbfs: float = -21.4) -> np.ndarray:

@@ -307,9 +307,12 @@ def synthesize(voice: Voice, text: str, rate_wpm: int = 160, pitch: int = 50) ->
     return to_mono_16k(data, rate)
 
 
+NORMAL_WPM = 165.0  # the rate (espeak-ng words per minute) an engine speaks at by default
+
+
 def _percent_rate(rate_wpm: int) -> int:
-    """espeak-ng words per minute → percent of an engine's normal rate (165 wpm ≈ 100 %)."""
-    return round(100 * rate_wpm / 165)
+    """espeak-ng words per minute → percent of an engine's normal rate (``NORMAL_WPM``)."""
+    return round(100 * rate_wpm / NORMAL_WPM)
 
 
 def _percent_pitch(pitch: int) -> int:
@@ -331,7 +334,7 @@ def _piper_wav(name: str, text: str, out: str, rate_wpm: int) -> None:
         if paths is None:
             raise AudioError(f"Piper voice {name!r} is not installed")
         _PIPER_LOADED[name] = PiperVoice.load(paths[0], config_path=paths[1])
-    config = SynthesisConfig(length_scale=165.0 / max(rate_wpm, 60))
+    config = SynthesisConfig(length_scale=NORMAL_WPM / max(rate_wpm, 60))
     with wave.open(out, "wb") as handle:
         _PIPER_LOADED[name].synthesize_wav(text, handle, syn_config=config)
 
@@ -392,13 +395,17 @@ def pitch_shift(audio: np.ndarray, cents: float) -> np.ndarray:
     return np.frombuffer(raw, np.float32).copy()
 
 
+def band_pass(audio: np.ndarray, rate: int, low: float, high: float) -> np.ndarray:
+    """Zero every frequency outside [low, high] Hz (one FFT over the whole signal; float64)."""
+    spectrum = np.fft.rfft(audio)
+    freqs = np.fft.rfftfreq(len(audio), 1 / rate)
+    spectrum[(freqs < low) | (freqs > high)] = 0
+    return np.fft.irfft(spectrum, len(audio))
+
+
 def telephone(audio: np.ndarray) -> np.ndarray:
     """A phone line: 8 kHz sampling, 300–3400 Hz band, 8-bit μ-law, back to 16 kHz."""
-    narrow = soxr.resample(audio, SAMPLE_RATE_HZ, 8000)
-    spectrum = np.fft.rfft(narrow)
-    freqs = np.fft.rfftfreq(len(narrow), 1 / 8000)
-    spectrum[(freqs < 300) | (freqs > 3400)] = 0
-    narrow = np.fft.irfft(spectrum, len(narrow))
+    narrow = band_pass(soxr.resample(audio, SAMPLE_RATE_HZ, 8000), 8000, 300, 3400)
     peak = np.max(np.abs(narrow)) + 1e-9
     mu = 255.0
     encoded = np.sign(narrow / peak) * np.log1p(mu * np.abs(narrow / peak)) / np.log1p(mu)
