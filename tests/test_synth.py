@@ -337,3 +337,17 @@ def test_the_test_speaker_slt_stays_out_of_training_in_every_engine():
     pools = split_voices(voices, seed=0)
     assert {"rhvoice:slt", "flite:slt"} <= {v.speaker for v in pools["test"]}
     assert {"rhvoice:clb", "pico:en-US", "mbrola:us1"} <= {v.speaker for v in pools["train"]}
+
+
+@pytest.mark.parametrize("voices, message", [
+    ("flite:kal", "--train-voices flite:kal: only the held-out test voices can move to training"),
+    ("piper:joe-us", "--train-voices piper:joe-us: not installed or not among --engines"),
+])
+def test_bad_train_voices_is_one_line(tmp_path, voices, message):
+    from tests.conftest import ds2
+
+    result = ds2("synth", "--out", str(tmp_path / "c"), "--hours", "0.01", "--engines", "espeak",
+                 "--train-voices", voices)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert message in result.stderr.strip().splitlines()[-1], result.stderr
+    assert not (tmp_path / "c" / "dataset.json").exists()

@@ -599,7 +599,8 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
     pools = split_voices(voices, seed, train_voices=train_voices)
     missing_voices = sorted(set(train_voices) - {v.speaker for v in voices})
     if missing_voices:
-        raise SynthError(f"--train-voices {','.join(missing_voices)}: not installed")
+        raise SynthError(f"--train-voices {','.join(missing_voices)}: not installed"
+                         + (" or not among --engines" if engines else ""))
     if train_engines:
         pools["train"] = [v for v in pools["train"] if v.engine in train_engines]
         if not pools["train"]:
