@@ -147,17 +147,21 @@ def main(argv: list[str] | None = None) -> int:
                              "flite,festival,piper\" (test voices stay disjoint either way)")
     parser.add_argument("--train-args", default="",
                         help="extra ds2 train flags, e.g. \"--epochs 2 --no-spec-augment\"")
+    parser.add_argument("--data", default=None, metavar="DIR",
+                        help="train on this prepared corpus (e.g. from `ds2 merge`, whose dev/test "
+                             "splits are then the test sets) instead of synthesizing one")
     parser.add_argument("--work", default=str(ROOT / "bench" / "out" / "accuracy"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args(attach_passthrough_values(sys.argv[1:] if argv is None else argv))
     work = Path(args.work) / args.label if args.label else Path(args.work)
-    data, run, real = work / "data", work / "run", work / "real"
+    data, run, real = Path(args.data or work / "data"), work / "run", work / "real"
     timings = {}
 
     start = time.monotonic()
-    ds2("synth", "--out", str(data), "--hours", str(args.hours), *shlex.split(args.synth_args),
-        "--noisy-test", "--seed", str(args.seed))
-    timings["synth_s"] = time.monotonic() - start
+    if not args.data:
+        ds2("synth", "--out", str(data), "--hours", str(args.hours),
+            *shlex.split(args.synth_args), "--noisy-test", "--seed", str(args.seed))
+        timings["synth_s"] = time.monotonic() - start
 
     rows = []
     if TESTDATA.is_dir() and not (real / "dataset.json").exists():
@@ -210,7 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     info = json.loads((data / "dataset.json").read_text())
     summary = json.loads((run / "train_summary.json").read_text())
     train = info["splits"]["train"]
-    result = {"label": args.label, "synth_args": args.synth_args, "train_args": args.train_args,
+    corpus = f"`ds2 synth {args.synth_args}`"
+    if args.data:
+        merged = [m["data"] for m in train.get("merged_from", [])]
+        corpus = f"`{args.data}`" + (f" (`ds2 merge` of {', '.join(merged)})" if merged else "")
+    result = {"label": args.label, "data": args.data, "synth_args": args.synth_args,
+              "train_args": args.train_args,
               "preset": args.preset, "hours_target": args.hours, "precision": args.precision,
               "train_hours": train["hours"], "train_speakers": train["num_speakers"],
               "train_speakers_by_gender": train.get("speakers_by_gender"),
@@ -221,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"Preset `{args.preset}` trained {summary['train_seconds'] / 60:.0f} min "
              f"({summary['epochs_run']} epochs, {summary['steps']} steps, {args.precision}) on "
              f"{train['hours']:.1f} h of synthetic speech from {train['num_speakers']} training "
-             f"speakers ({train.get('speakers_by_gender')}), `ds2 synth {args.synth_args}`"
+             f"speakers ({train.get('speakers_by_gender')}), {corpus}"
              f"{f', `ds2 train {args.train_args}`' if args.train_args else ''}; "
              f"{os.cpu_count()} CPU threads. Test voices and sentences are never seen in "
              f"training.", "",

@@ -80,6 +80,18 @@ def cmd_synth(args) -> int:
     return 0 if info["splits"]["train"]["num_utterances"] else 1
 
 
+def cmd_merge(args) -> int:
+    from tfrecords_tools.merge import merge_corpora
+
+    info = merge_corpora(args.out, args.corpora, overwrite=args.overwrite,
+                         allow_overlap=args.allow_overlap)
+    train = info["splits"]["train"]
+    print(f"{args.out}: train = {train['num_utterances']} utterances, {train['hours']:.2f} h, "
+          f"{train['num_speakers']} speakers from {len(args.corpora)} corpora; other splits "
+          f"from {args.corpora[0]}", file=sys.stderr)
+    return 0
+
+
 def cmd_inspect(args) -> int:
     from tfrecords_tools.inspect_shards import inspect_dataset
 
@@ -268,6 +280,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("merge", help="train on several corpora: union of their train splits "
+                                     "(no copying), dev/test from the first")
+    p.add_argument("corpora", nargs="+", metavar="CORPUS", help="prepared corpus folders; the "
+                   "first one's dev/test/test_noisy splits are kept")
+    p.add_argument("--out", required=True, help="new folder for the merged dataset.json")
+    p.add_argument("--allow-overlap", action="store_true",
+                   help="merge even if a train sentence or speaker is in the first corpus's "
+                        "held-out splits (results on them are then not unseen)")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("inspect", help="verify every shard and summarize a prepared corpus")
     p.add_argument("data")
