@@ -230,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"Preset `{args.preset}` trained {summary['train_seconds'] / 60:.0f} min "
              f"({summary['epochs_run']} epochs, {summary['steps']} steps, {args.precision}) on "
              f"{train['hours']:.1f} h of synthetic speech from {train['num_speakers']} training "
-             f"speakers ({train.get('speakers_by_gender')}), {corpus}"
+             f"speakers{f' ({gender})' if (gender := train.get('speakers_by_gender')) else ''}, "
+             f"{corpus}"
              f"{f', `ds2 train {args.train_args}`' if args.train_args else ''}; "
              f"{os.cpu_count()} CPU threads. Test voices and sentences are never seen in "
              f"training.", "",
