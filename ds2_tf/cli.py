@@ -289,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-overlap", action="store_true",
                    help="merge even if a train sentence or speaker is in the first corpus's "
                         "held-out splits (results on them are then not unseen)")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier merge in --out")
     p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("inspect", help="verify every shard and summarize a prepared corpus")

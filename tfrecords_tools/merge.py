@@ -157,5 +157,7 @@ def merge_corpora(out_dir: str | Path, corpora: list[str | Path], overwrite: boo
         lines = dict.fromkeys(line for p in pools
                               for line in p.read_text(encoding="utf-8").splitlines() if line)
         (out_dir / LM_TEXT).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    elif (out_dir / LM_TEXT).exists():
+        (out_dir / LM_TEXT).unlink()  # an earlier merge's pool would no longer match
     write_dataset_json(out_dir, merged)
     return merged
