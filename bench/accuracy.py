@@ -89,18 +89,9 @@ def pocketsphinx_rates(rows: list[dict]) -> dict:
 
 def split_speakers(data_dir: Path, split: str) -> dict[str, str]:
     """utt_id → speaker ("engine:voice") of one split, read from its shards."""
-    import tensorflow as tf
+    from tfrecords_tools.writer import split_examples
 
-    from tfrecords_tools.schema import parse_example
-    from tfrecords_tools.writer import shard_paths
-
-    speakers = {}
-    for path in shard_paths(data_dir, split):
-        compression = "GZIP" if path.endswith(".gz") else ""
-        for record in tf.data.TFRecordDataset(path, compression_type=compression):
-            example = parse_example(record.numpy())
-            speakers[example["utt_id"]] = example["speaker"]
-    return speakers
+    return {example["utt_id"]: example["speaker"] for example in split_examples(data_dir, split)}
 
 
 def rates_by_engine(report_tsv: Path, speakers: dict[str, str]) -> dict[str, dict]:

@@ -20,33 +20,22 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from tfrecords_tools.audio import SAMPLE_RATE_HZ
 from tfrecords_tools.prepare import SplitStats
-from tfrecords_tools.schema import parse_example
-from tfrecords_tools.writer import DATASET_JSON, read_dataset_json, write_dataset_json
+from tfrecords_tools.writer import (DATASET_JSON, read_dataset_json, split_examples,
+                                    write_dataset_json)
 
 LM_TEXT = "lm_text_train.txt"  # written by `ds2 synth`: the training sentence pool
-
-
-def _records(data_dir: Path, meta: dict):
-    for name in meta["shards"]:
-        path = data_dir / name
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: shard listed in {data_dir / DATASET_JSON} is missing")
-        compression = "GZIP" if name.endswith(".gz") else ""
-        for record in tf.data.TFRecordDataset(str(path), compression).as_numpy_iterator():
-            yield parse_example(record)
 
 
 def _held_out(data_dir: Path, info: dict) -> tuple[dict[str, str], set[str]]:
     """Transcripts (→ split) and speakers of every split but train."""
     texts, speakers = {}, set()
-    for split, meta in info["splits"].items():
+    for split in info["splits"]:
         if split == "train":
             continue
-        for example in _records(data_dir, meta):
+        for example in split_examples(data_dir, split):
             texts.setdefault(example["transcript"], split)
             if example["speaker"]:
                 speakers.add(example["speaker"])
@@ -59,8 +48,6 @@ def _check_compatible(first: Path, first_info: dict, corpus: Path, info: dict) -
         if info.get(key) != first_info.get(key):
             raise ValueError(f"{corpus}: {what} differs from {first}'s; prepare both corpora "
                              "with the same settings")
-    if "train" not in info.get("splits", {}):
-        raise ValueError(f"{corpus / DATASET_JSON}: no train split to merge")
 
 
 def _pooled_moments(infos: list[dict]) -> dict | None:
@@ -95,10 +82,10 @@ def merge_corpora(out_dir: str | Path, corpora: list[str | Path], overwrite: boo
         raise FileExistsError(f"{out_dir / DATASET_JSON}: already exists (pass --overwrite)")
     infos = [read_dataset_json(c) for c in corpora]
     first, first_info = corpora[0], infos[0]
-    for corpus, info in zip(corpora[1:], infos[1:]):
+    for corpus, info in zip(corpora, infos):
+        if "train" not in info.get("splits", {}):
+            raise ValueError(f"{corpus / DATASET_JSON}: no train split to merge")
         _check_compatible(first, first_info, corpus, info)
-    if "train" not in first_info.get("splits", {}):
-        raise ValueError(f"{first / DATASET_JSON}: no train split to merge")
     names = [n for i in infos for n in i["splits"]["train"]["shards"]]
     names += [n for s, m in first_info["splits"].items() if s != "train" for n in m["shards"]]
     if len({n.endswith(".gz") for n in names}) > 1:
@@ -107,22 +94,21 @@ def merge_corpora(out_dir: str | Path, corpora: list[str | Path], overwrite: boo
 
     held_texts, held_speakers = _held_out(first, first_info)
     stats = SplitStats(0)
-    sources = []
+    sources, pool_lines = [], []  # pool_lines: every corpus's LM sentence pool, read once
     for corpus, info in zip(corpora, infos):
         meta = info["splits"]["train"]
         leaks, voices = Counter(), set()
-        for example in _records(corpus, meta):
+        for example in split_examples(corpus, "train"):
             if example["transcript"] in held_texts:
                 leaks[held_texts[example["transcript"]]] += 1
             if example["speaker"] in held_speakers:
                 voices.add(example["speaker"])
             stats.durations.append(example["num_samples"] / SAMPLE_RATE_HZ)
             stats.speakers[example["speaker"]] += 1
-        lm_text = corpus / LM_TEXT
-        lm_leaks = 0
-        if lm_text.exists():
-            lm_leaks = sum(line.strip() in held_texts
-                           for line in lm_text.read_text(encoding="utf-8").splitlines())
+        pool = (corpus / LM_TEXT).read_text(encoding="utf-8").splitlines() \
+            if (corpus / LM_TEXT).exists() else []
+        lm_leaks = sum(line.strip() in held_texts for line in pool)
+        pool_lines += pool
         if (leaks or voices or lm_leaks) and not allow_overlap:
             what = [f"{n} train utterance(s) whose sentence is in {first}'s {s} split"
                     for s, n in sorted(leaks.items())]
@@ -149,13 +135,10 @@ def merge_corpora(out_dir: str | Path, corpora: list[str | Path], overwrite: boo
     moments = _pooled_moments(infos)
     if moments:
         merged["feature_stats"] = moments
-    for name in ("alphabet.json",):
-        if (first / name).exists():
-            shutil.copyfile(first / name, out_dir / name)
-    pools = [c / LM_TEXT for c in corpora if (c / LM_TEXT).exists()]
-    if pools:
-        lines = dict.fromkeys(line for p in pools
-                              for line in p.read_text(encoding="utf-8").splitlines() if line)
+    if (first / "alphabet.json").exists():
+        shutil.copyfile(first / "alphabet.json", out_dir / "alphabet.json")
+    if pool_lines:
+        lines = dict.fromkeys(line for line in pool_lines if line)
         (out_dir / LM_TEXT).write_text("\n".join(lines) + "\n", encoding="utf-8")
     elif (out_dir / LM_TEXT).exists():
         (out_dir / LM_TEXT).unlink()  # an earlier merge's pool would no longer match

@@ -10,11 +10,12 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import tensorflow as tf
 
-from tfrecords_tools.schema import shard_name
+from tfrecords_tools.schema import parse_example, shard_name
 
 DATASET_JSON = "dataset.json"
 
@@ -103,3 +104,14 @@ def shard_paths(data_dir: str | Path, split: str) -> list[str]:
         raise ValueError(f"{Path(data_dir) / DATASET_JSON}: no split {split!r} "
                          f"(have: {', '.join(info.get('splits', {})) or 'none'})")
     return [str(Path(data_dir) / name) for name in info["splits"][split]["shards"]]
+
+
+def split_examples(data_dir: str | Path, split: str) -> Iterator[dict]:
+    """Every example of a split, parsed (``schema.parse_example``); GZIP shards by their name."""
+    for path in shard_paths(data_dir, split):
+        if not Path(path).exists():
+            raise FileNotFoundError(f"{path}: shard listed in {Path(data_dir) / DATASET_JSON} "
+                                    "is missing")
+        compression = "GZIP" if path.endswith(".gz") else ""
+        for record in tf.data.TFRecordDataset(path, compression).as_numpy_iterator():
+            yield parse_example(record)
