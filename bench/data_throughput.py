@@ -27,7 +27,7 @@ np = soundfile = tf = None
 
 def _import_heavy():
     global np, soundfile, tf, Alphabet, preset, make_dataset, build_model, make_optimizer
-    global prepare_corpus, parse_example, synth_corpus, read_dataset_json, shard_paths
+    global prepare_corpus, synth_corpus, read_dataset_json, split_examples
     import numpy as np
     import soundfile
     import tensorflow as tf
@@ -38,9 +38,8 @@ def _import_heavy():
     from ds2_tf.model import build_model
     from ds2_tf.train import make_optimizer
     from tfrecords_tools.ingest import prepare_corpus
-    from tfrecords_tools.schema import parse_example
     from tfrecords_tools.synth import synth_corpus
-    from tfrecords_tools.writer import read_dataset_json, shard_paths
+    from tfrecords_tools.writer import read_dataset_json, split_examples
 
 
 def hours_of(data_dir: Path) -> float:
@@ -63,8 +62,7 @@ def export_wavs(data_dir: Path, folder: Path, rate: int = 44100) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     rows = ["path,transcript,speaker"]
-    for record in tf.data.TFRecordDataset(shard_paths(data_dir, "train")):
-        ex = parse_example(record.numpy())
+    for ex in split_examples(data_dir, "train"):
         audio = np.frombuffer(ex["audio"], "<i2").astype(np.float32) / 32768
         audio = soxr.resample(audio, 16000, rate)
         soundfile.write(folder / f"{ex['utt_id']}.wav", np.stack([audio, audio], 1), rate)

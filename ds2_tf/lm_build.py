@@ -3,17 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import tensorflow as tf
-
 from ds2_tf.alphabet import Alphabet
 from ds2_tf.ngram import build_lm, read_sentences
-from tfrecords_tools.schema import parse_example
-from tfrecords_tools.writer import shard_paths
+from tfrecords_tools.writer import split_examples
 
 
 def corpus_sentences(data_dir: str, split: str) -> list[list[str]]:
-    return [parse_example(r.numpy())["transcript"].split()
-            for r in tf.data.TFRecordDataset(shard_paths(data_dir, split))]
+    return [ex["transcript"].split() for ex in split_examples(data_dir, split)]
 
 
 def build_from_sources(out: str, order: int, text: str | None = None, data: str | None = None,

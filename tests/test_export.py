@@ -14,18 +14,14 @@ import soundfile
 import tensorflow as tf
 
 from tests.conftest import needs_espeak
-from tfrecords_tools.schema import parse_example
-from tfrecords_tools.writer import shard_paths
+from tfrecords_tools.writer import split_examples
 
 pytestmark = [needs_espeak, pytest.mark.slow]
 
 
 def utterances(data_dir, split):
-    out = []
-    for record in tf.data.TFRecordDataset(shard_paths(data_dir, split)):
-        ex = parse_example(record.numpy())
-        out.append((np.frombuffer(ex["audio"], "<i2").astype(np.float32) / 32768, ex["transcript"]))
-    return out
+    return [(np.frombuffer(ex["audio"], "<i2").astype(np.float32) / 32768, ex["transcript"])
+            for ex in split_examples(data_dir, split)]
 
 
 def wav_bytes(audio, rate=16000, channels=1):

@@ -8,14 +8,11 @@ import pytest
 from tests.conftest import ds2, tone, write_audio
 from tfrecords_tools.ingest import prepare_corpus
 from tfrecords_tools.merge import merge_corpora
-from tfrecords_tools.schema import parse_example
-from tfrecords_tools.writer import shard_paths
-
-import tensorflow as tf
+from tfrecords_tools.writer import split_examples
 
 
 def records(data_dir, split):
-    return [parse_example(r.numpy()) for r in tf.data.TFRecordDataset(shard_paths(data_dir, split))]
+    return list(split_examples(data_dir, split))
 
 
 def corpus(root, name, splits, alphabet="english"):

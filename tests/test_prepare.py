@@ -3,16 +3,14 @@ import json
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tests.conftest import ds2, tone, write_audio
 from tfrecords_tools.ingest import prepare_corpus
-from tfrecords_tools.schema import parse_example
-from tfrecords_tools.writer import shard_paths
+from tfrecords_tools.writer import split_examples
 
 
 def records(data_dir, split):
-    return [parse_example(r.numpy()) for r in tf.data.TFRecordDataset(shard_paths(data_dir, split))]
+    return list(split_examples(data_dir, split))
 
 
 def test_round_trip_is_bit_exact(tmp_path):
@@ -140,6 +138,38 @@ def test_rerun_refuses_to_overwrite_a_split(tmp_path):
         prepare_corpus(tmp_path / "out", [f"train={tmp_path / 'm.csv'}"], workers=1)
     prepare_corpus(tmp_path / "out", [f"train={tmp_path / 'm.csv'}"], workers=1, overwrite=True)
     assert len(records(tmp_path / "out", "train")) == 1
+
+
+def test_gzip_corpus_serves_every_reader(tmp_path):
+    """`--gzip` shards are read by name wherever a split is read: LM building and WAV export."""
+    import subprocess
+    import sys
+
+    import soundfile
+
+    pcm = (tone(1.0) * 32767).astype("<i2")
+    write_audio(tmp_path / "a.wav", pcm, subtype="PCM_16")
+    write_audio(tmp_path / "b.wav", tone(0.5, freq=300), subtype="PCM_16")
+    (tmp_path / "m.csv").write_text("a.wav,The cat sat\nb.wav,on the mat\n")
+    out = tmp_path / "out"
+    prepare_corpus(out, [f"train={tmp_path / 'm.csv'}"], workers=1, compress=True)
+    assert sorted(p.suffix for p in out.glob("train-*")) == [".gz"]
+    assert [r["transcript"] for r in records(out, "train")] == ["the cat sat", "on the mat"]
+
+    result = ds2("lm", "build", "--data", str(out), "--order", "2", "--out", str(tmp_path / "lm.arpa"))
+    assert result.returncode == 0 and "2 sentences" in result.stdout, result.stderr
+    assert "mat" in (tmp_path / "lm.arpa").read_text()
+
+    def sample_wav(*args):
+        return subprocess.run([sys.executable, "-m", "tfrecords_tools.sample_wav", str(out), *args],
+                              capture_output=True, text=True, timeout=300)
+    result = sample_wav("train", str(tmp_path / "x.wav"))
+    assert result.returncode == 0, result.stderr
+    audio, rate = soundfile.read(tmp_path / "x.wav", dtype="int16")
+    assert rate == 16000 and (audio == pcm).all()
+    result = sample_wav("dev", str(tmp_path / "y.wav"))
+    assert result.returncode == 2 and "no split 'dev'" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_duration_limits(tmp_path):

@@ -18,8 +18,7 @@ with native_stderr_silenced():  # TensorFlow's start-up notices (CUDA probing on
 
     tf.config.list_physical_devices("GPU")
 
-from tfrecords_tools.schema import parse_example
-from tfrecords_tools.writer import shard_paths
+from tfrecords_tools.writer import split_examples
 
 
 def main(argv: list[str]) -> int:
@@ -28,13 +27,16 @@ def main(argv: list[str]) -> int:
         return 2
     data_dir, split, out = argv[:3]
     index = int(argv[3]) if len(argv) == 4 else 0
-    for i, record in enumerate(tf.data.TFRecordDataset(shard_paths(data_dir, split))):
-        if i == index:
-            ex = parse_example(record.numpy())
-            soundfile.write(out, np.frombuffer(ex["audio"], "<i2"), ex["sample_rate"],
-                            subtype="PCM_16")
-            print(f"{out}: {ex['utt_id']} \"{ex['transcript']}\"", file=sys.stderr)
-            return 0
+    try:
+        for i, ex in enumerate(split_examples(data_dir, split)):
+            if i == index:
+                soundfile.write(out, np.frombuffer(ex["audio"], "<i2"), ex["sample_rate"],
+                                subtype="PCM_16")
+                print(f"{out}: {ex['utt_id']} \"{ex['transcript']}\"", file=sys.stderr)
+                return 0
+    except (OSError, ValueError) as err:  # missing corpus or shard, unknown split
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(f"{data_dir}: split {split} has fewer than {index + 1} utterances", file=sys.stderr)
     return 1
 
