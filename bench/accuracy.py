@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work) / args.label if args.label else Path(args.work)
     data, run, real = Path(args.data or work / "data"), work / "run", work / "real"
     timings = {}
+    work.mkdir(parents=True, exist_ok=True)  # with --data nothing else creates it before real.csv
 
     start = time.monotonic()
     if not args.data:
