@@ -60,13 +60,13 @@ def real_recordings(out_csv: Path) -> list[dict]:
             wav = TESTDATA / folder / f"{utt}.wav"
             if wav.exists():
                 rows.append({"path": str(wav), "transcript": text, "speaker": folder})
+    out_csv.parent.mkdir(parents=True, exist_ok=True)  # sox writes goforward.wav here first
     raw = TESTDATA / "goforward.raw"
     if raw.exists() and shutil.which("sox"):
         wav = out_csv.parent / "goforward.wav"
         subprocess.run(["sox", "-t", "raw", "-r", "16000", "-e", "signed", "-b", "16", "-c", "1",
                         str(raw), str(wav)], check=True)
         rows.append({"path": str(wav), "transcript": "go forward ten meters", "speaker": "goforward"})
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
     with open(out_csv, "w", newline="") as handle:
         writer = csv.DictWriter(handle, ["path", "transcript", "speaker"])
         writer.writeheader()
@@ -147,7 +147,6 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work) / args.label if args.label else Path(args.work)
     data, run, real = Path(args.data or work / "data"), work / "run", work / "real"
     timings = {}
-    work.mkdir(parents=True, exist_ok=True)  # with --data nothing else creates it before real.csv
 
     start = time.monotonic()
     if not args.data:
