@@ -73,6 +73,7 @@ class KneserNeyModel:
         self.adjusted = adjusted_counts(raw)
         self.discount = [discounts(c) for c in self.adjusted]
         self.vocab = sorted({g[0] for g in raw[0]} | {UNK})
+        self._known = frozenset(self.vocab) | {BOS}  # membership per lookup: a list scan is O(V)
         self.prob: list[dict] = [dict() for _ in range(order)]
         self.backoff: list[dict] = [dict() for _ in range(order)]
         self._estimate()
@@ -106,7 +107,7 @@ class KneserNeyModel:
 
     def probability(self, gram: tuple) -> float:
         """p(w | context) for any n-gram, backing off through unseen contexts."""
-        gram = tuple(w if w in self.vocab or w == BOS else UNK for w in gram)
+        gram = tuple(w if w in self._known else UNK for w in gram)
         n = len(gram)
         if gram in self.prob[n - 1]:
             return self.prob[n - 1][gram]
