@@ -9,8 +9,11 @@ Runs the user-facing commands end to end:
      test_noisy (the test utterances with room reverb and 10 dB noise);
   2. the real recordings shipped in Debian's ``pocketsphinx-testdata`` (LibriVox read speech,
      spoken card names, "go forward ten meters") → ``ds2 prepare``;
-  3. ``ds2 train`` for ``--minutes``; ``ds2 lm build`` on the training sentences; ``ds2 tune-lm``
-     on dev; ``ds2 evaluate`` greedy and LM on test, test_noisy and the real recordings;
+  3. ``ds2 train`` for ``--minutes``; ``ds2 lm build`` on the training sentences (and, with
+     ``--english-lm``, a second LM that adds ``ds2 lm text``'s public-domain English, every
+     sentence overlapping a dev/test or real transcript left out); ``ds2 tune-lm`` on
+     ``--tune-limit`` dev utterances; ``ds2 evaluate`` greedy and with each LM on test,
+     test_noisy and the real recordings;
   4. ``pocketsphinx_continuous`` (its US English acoustic model and LM) on the same real audio;
   5. bench/results/accuracy.json + accuracy.md (corpus size, speakers, training time, hardware).
 Every step is skipped when its output already exists, so an interrupted benchmark resumes.
@@ -141,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=None, metavar="DIR",
                         help="train on this prepared corpus (e.g. from `ds2 merge`, whose dev/test "
                              "splits are then the test sets) instead of synthesizing one")
+    parser.add_argument("--english-lm", action="store_true",
+                        help="also decode with an LM on the training sentences + `ds2 lm text`")
+    parser.add_argument("--tune-limit", type=int, default=300,
+                        help="dev utterances for the LM weight search (results before 2026-12-01 "
+                             "used 120)")
     parser.add_argument("--work", default=str(ROOT / "bench" / "out" / "accuracy"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args(attach_passthrough_values(sys.argv[1:] if argv is None else argv))
@@ -150,9 +158,11 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.monotonic()
     if not args.data:
+        synthesized_before = (data / "dataset.json").exists()
         ds2("synth", "--out", str(data), "--hours", str(args.hours),
             *shlex.split(args.synth_args), "--noisy-test", "--seed", str(args.seed))
-        timings["synth_s"] = time.monotonic() - start
+        if not synthesized_before:
+            timings["synth_s"] = time.monotonic() - start
 
     rows = []
     if TESTDATA.is_dir() and not (real / "dataset.json").exists():
@@ -166,18 +176,32 @@ def main(argv: list[str] | None = None) -> int:
               "no real-recording rows", file=sys.stderr)
 
     start = time.monotonic()
+    trained_before = (run / "train_summary.json").exists()
     ds2("train", "--data", str(data), "--out", str(run), "--preset", args.preset,
         "--max-minutes", str(args.minutes), "--precision", args.precision,
         *shlex.split(args.train_args))
-    timings["train_wall_s"] = time.monotonic() - start
+    if not trained_before:
+        timings["train_wall_s"] = time.monotonic() - start
     lm = work / "lm" / "train.arpa"
     if not lm.exists():
         ds2("lm", "build", "--text", str(data / "lm_text_train.txt"), "--order", "4",
             "--out", str(lm))
-    if not (run / "lm.json").exists():
-        ds2("tune-lm", "--run", str(run), "--data", str(data), "--split", "dev", "--lm", str(lm),
-            "--limit", "120", "--beam-width", "64", "--alphas", "0.3,0.6,1.0,1.5",
-            "--betas", "0.5,1.5,3")
+    lms = {"lm": (lm, run / "lm.json")}  # decoder name → (LM, tuned settings)
+    if args.english_lm:
+        english, lm_english = work / "lm" / "english.txt", work / "lm" / "train+english.arpa"
+        if not english.exists():
+            ds2("lm", "text", "--out", str(english))
+        if not lm_english.exists():
+            real_manifest = ["--exclude-manifest", str(work / "real.csv")] if rows else []
+            ds2("lm", "build", "--text", str(data / "lm_text_train.txt"), "--text", str(english),
+                "--exclude-data", str(data), *real_manifest, "--order", "4",
+                "--out", str(lm_english))
+        lms["lm+english"] = (lm_english, run / "lm_english.json")
+    for arpa, settings in lms.values():
+        if not settings.exists():
+            ds2("tune-lm", "--run", str(run), "--data", str(data), "--split", "dev",
+                "--lm", str(arpa), "--limit", str(args.tune_limit), "--beam-width", "64",
+                "--alphas", "0.3,0.6,1.0,1.5", "--betas", "0.5,1.5,3", "--save", str(settings))
 
     sets = [("test", data, "unseen synthetic voices, clean"),
             ("test_noisy", data, "unseen synthetic voices, reverb + 10 dB noise")]
@@ -186,11 +210,18 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for split, folder, label in sets:
         speakers = split_speakers(folder, split) if split != "real" else None
-        for decoder in ("greedy", "lm"):
-            report = run / f"eval-{split}-{decoder}.json"
+        for decoder in ("greedy", *lms):
+            report = run / f"eval-{split}-{decoder.replace('+', '_')}.json"
             if not report.exists():
+                lm_flags = []
+                if decoder != "greedy":
+                    tuned = json.loads(lms[decoder][1].read_text())
+                    lm_flags = ["--lm", tuned["lm"], "--alpha", str(tuned["alpha"]),
+                                "--beta", str(tuned["beta"]), "--beam-width",
+                                str(tuned["beam_width"])]
                 ds2("evaluate", "--run", str(run), "--data", str(folder), "--split", split,
-                    "--decoder", decoder)
+                    "--decoder", "greedy" if decoder == "greedy" else "lm", *lm_flags,
+                    "--report", str(report.with_suffix(".tsv")))
             results.append({"set": label, "system": f"ds2-tf {args.preset}, {decoder}",
                             **json.loads(report.read_text())})
             if speakers is not None:
@@ -210,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         merged = [m["data"] for m in train.get("merged_from", [])]
         corpus = f"`{args.data}`" + (f" (`ds2 merge` of {', '.join(merged)})" if merged else "")
     result = {"label": args.label, "data": args.data, "synth_args": args.synth_args,
-              "train_args": args.train_args,
+              "train_args": args.train_args, "tune_limit": args.tune_limit,
+              "lm_tuning": {name: {k: v for k, v in json.loads(settings.read_text()).items()
+                                   if k != "grid"} for name, (_, settings) in lms.items()},
               "preset": args.preset, "hours_target": args.hours, "precision": args.precision,
               "train_hours": train["hours"], "train_speakers": train["num_speakers"],
               "train_speakers_by_gender": train.get("speakers_by_gender"),
@@ -230,7 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         lines.append(f"| {r['set']} | {r['system']} | {r['num_utterances']} | "
                      f"{100 * r['cer']:.1f} % | {100 * r['wer']:.1f} % |")
-    save(args.out, f"accuracy_{args.label}" if args.label else "accuracy", result, lines)
+    stem = f"accuracy_{args.label}" if args.label else "accuracy"
+    previous = Path(args.out) / f"{stem}.json"
+    if previous.exists():  # a resumed run keeps the timings of the steps it skipped
+        result["timings"] = {**json.loads(previous.read_text()).get("timings", {}), **timings}
+    save(args.out, stem, result, lines)
     return 0
 
 

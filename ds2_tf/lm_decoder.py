@@ -135,8 +135,8 @@ class LMDecoder:
 
 
 def save_lm_settings(run_dir: str | Path, lm_path: str | Path, config: LMDecoderConfig,
-                     extra: dict | None = None) -> Path:
-    path = Path(run_dir) / LM_JSON
+                     extra: dict | None = None, path: str | Path | None = None) -> Path:
+    path = Path(path) if path else Path(run_dir) / LM_JSON
     data = {"lm": str(Path(lm_path).resolve()), **asdict(config), **(extra or {})}
     path.write_text(json.dumps(data, indent=1) + "\n")
     return path

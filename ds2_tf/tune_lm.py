@@ -15,7 +15,7 @@ BETAS = (0.0, 0.5, 1.0, 2.0, 3.0)
 
 
 def tune_lm(run_dir, data_dir, lm, split="dev", alphas=ALPHAS, betas=BETAS, beam_width=100,
-            limit=None) -> dict:
+            limit=None, save=None) -> dict:
     model, config, alphabet = load_run(run_dir)
     _, refs, outputs = split_outputs(model, config, alphabet, data_dir, split, limit)
     if not refs:
@@ -35,5 +35,6 @@ def tune_lm(run_dir, data_dir, lm, split="dev", alphas=ALPHAS, betas=BETAS, beam
     path = save_lm_settings(run_dir, lm, decoder.config,
                             {"tuned_on": {"data": str(data_dir), "split": split,
                                           "utterances": len(refs)},
-                             "dev_wer": best["wer"], "dev_cer": best["cer"], "grid": grid})
+                             "dev_wer": best["wer"], "dev_cer": best["cer"], "grid": grid},
+                            path=save)
     return {**best, "settings": str(path)}
