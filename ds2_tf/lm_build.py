@@ -3,11 +3,12 @@ held-out (dev/test) sentences kept out."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from ds2_tf.alphabet import Alphabet
-from ds2_tf.lm_text import held_out_filter, manifest_transcripts
+from ds2_tf.lm_text import held_out_filter
 from ds2_tf.ngram import build_lm, read_sentences
+from tfrecords_tools.manifests import read_source
 from tfrecords_tools.writer import read_dataset_json, split_examples
 
 
@@ -15,16 +16,23 @@ def corpus_sentences(data_dir: str, split: str) -> list[list[str]]:
     return [ex["transcript"].split() for ex in split_examples(data_dir, split)]
 
 
-def held_out_transcripts(data_dirs: Iterable[str] = (), manifests: Iterable[str] = (),
-                         normalize=None) -> list[str]:
-    """Every transcript of the corpora's non-train splits, plus the manifests' transcripts."""
+def held_out_transcripts(data_dirs: Iterable[str], manifests: Iterable[str],
+                         normalize: Callable[[str], str]) -> list[str]:
+    """Every transcript of the corpora's non-train splits, plus the manifests' transcripts
+    (any manifest ``ds2 prepare`` reads; lines it would reject are passed over here too)."""
     texts = []
     for data_dir in data_dirs:
         for split in read_dataset_json(data_dir).get("splits", {}):
             if split != "train":
                 texts += [ex["transcript"] for ex in split_examples(data_dir, split)]
     for manifest in manifests:
-        texts += manifest_transcripts(manifest, normalize)
+        for item in read_source(manifest):
+            if item.error:
+                continue
+            try:
+                texts.append(normalize(item.transcript))
+            except ValueError:  # empty after normalization: nothing to keep out
+                continue
     return texts
 
 

@@ -13,7 +13,6 @@ built with ``--exclude-*`` never saw what it is scored on.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import re
@@ -124,24 +123,6 @@ def held_out_filter(held_out: Iterable[str], window: int = 6) -> Callable[[list[
         return any(tuple(words[i: i + n]) in spans
                    for n in lengths for i in range(len(words) - n + 1))
     return overlaps
-
-
-def manifest_transcripts(path: str | Path, normalize: Callable[[str], str]) -> list[str]:
-    """Transcripts of a ``ds2 prepare`` manifest (CSV with a ``transcript`` column)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: not found")
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    if rows and "transcript" not in rows[0]:
-        raise ValueError(f"{path}: no 'transcript' column")
-    out = []
-    for row in rows:
-        try:
-            out.append(normalize(row["transcript"] or ""))
-        except (TranscriptError, ValueError):
-            continue
-    return out
 
 
 def write_english_text(out: str | Path, cache_dir: str | Path = DEFAULT_CACHE,
