@@ -122,9 +122,11 @@ def cmd_train(args) -> int:
         overrides["spec_augment"] = args.spec_augment
     if args.init_from:
         overrides["init_from"] = args.init_from
+    features = {"normalization": args.feature_normalization} if args.feature_normalization else {}
     train(args.data, args.out, preset_name=args.preset, train_overrides=overrides,
           strategy_name=args.strategy, max_minutes=args.max_minutes,
-          steps_per_epoch=args.steps_per_epoch, max_dev_utterances=args.max_dev)
+          steps_per_epoch=args.steps_per_epoch, max_dev_utterances=args.max_dev,
+          feature_overrides=features)
     return 0
 
 
@@ -326,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
                    default=None)
     p.add_argument("--spec-augment", action=argparse.BooleanOptionalAction, default=None,
                    help="SpecAugment time/frequency masks (default: the preset's setting)")
+    p.add_argument("--feature-normalization", choices=("global", "utterance"), default=None,
+                   help="'utterance' also subtracts each utterance's mean log spectrum "
+                        "(removes a fixed microphone colouring; not for streaming presets)")
     p.add_argument("--strategy", choices=("auto", "default", "mirrored", "multiworker"),
                    default="auto")
     p.add_argument("--max-minutes", type=float, default=None,

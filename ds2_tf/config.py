@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+FEATURE_NORMALIZATIONS = ("global", "utterance")  # see FeatureConfig.normalization
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """Log power spectrogram computed inside the graph (see :mod:`ds2_tf.features`)."""
@@ -18,6 +21,16 @@ class FeatureConfig:
     sample_rate_hz: int = 16000
     window_ms: float = 20.0
     hop_ms: float = 10.0
+    # "global": (log power − train mean) / train std per bin. "utterance": then also subtract each
+    # utterance's own per-bin mean over its frames (spectral mean normalization), which removes a
+    # fixed microphone/channel colouring — a convolution in time is an offset in log power.
+    # Needs the whole utterance, so streaming (unidirectional) models must use "global".
+    normalization: str = "global"  # one of FEATURE_NORMALIZATIONS
+
+    def __post_init__(self):
+        if self.normalization not in FEATURE_NORMALIZATIONS:
+            raise ValueError(f"features.normalization must be one of {FEATURE_NORMALIZATIONS}, "
+                             f"got {self.normalization!r}")
 
     @property
     def window_samples(self) -> int:
@@ -134,6 +147,11 @@ class RunConfig:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        if self.features.normalization == "utterance" and not self.model.bidirectional:
+            raise ValueError("features.normalization='utterance' needs the whole utterance; "
+                             "unidirectional (streaming) models must use 'global'")
 
     # ---- lengths: the single function every part (CTC, masks, data filter, exports) uses --------
     def output_length(self, num_samples):

@@ -17,16 +17,22 @@ from ds2_tf.spectrogram import LOG_FLOOR, hann_window
 class Spectrogram(keras.layers.Layer):
     """waveform [B, N] float32 in [-1, 1] + num_samples [B] → (features [B, T, bins], frames [B]).
 
-    Global per-bin mean/std are non-trainable weights, set from the training split's statistics
-    (per-utterance normalization would need the whole utterance, which streaming cannot have).
+    Global per-bin mean/std are non-trainable weights, set from the training split's statistics.
+    ``normalization="utterance"`` also subtracts each utterance's per-bin mean over its own
+    frames (padding excluded): a fixed channel — microphone, room colouring — is a constant offset
+    in log power, so this removes it; streaming cannot use it (it needs the whole utterance).
     Frames beyond each utterance's length are zeroed, matching the conv front-end's zero padding.
     """
 
-    def __init__(self, window_samples: int = 320, hop_samples: int = 160, **kwargs):
+    def __init__(self, window_samples: int = 320, hop_samples: int = 160,
+                 normalization: str = "global", **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
+        if normalization not in ("global", "utterance"):
+            raise ValueError(f"normalization must be 'global' or 'utterance', got {normalization!r}")
         self.window_samples = window_samples
         self.hop_samples = hop_samples
+        self.normalization = normalization
         self.num_bins = window_samples // 2 + 1
 
     def build(self, input_shape=None):
@@ -88,12 +94,17 @@ class Spectrogram(keras.layers.Layer):
     def call(self, waveform, num_samples):
         features = self.normalized_log_power(waveform)
         lengths = tf.cast(self.num_frames(tf.cast(num_samples, tf.int32)), tf.int32)
-        mask = tf.sequence_mask(lengths, tf.shape(features)[1], dtype=features.dtype)
-        return features * mask[:, :, None], lengths
+        mask = tf.sequence_mask(lengths, tf.shape(features)[1], dtype=features.dtype)[:, :, None]
+        features = features * mask
+        if self.normalization == "utterance":
+            count = tf.maximum(tf.cast(lengths, features.dtype), 1.0)[:, None, None]
+            utterance_mean = tf.reduce_sum(features, axis=1, keepdims=True) / count
+            features = (features - utterance_mean) * mask
+        return features, lengths
 
     def get_config(self):
         return {**super().get_config(), "window_samples": self.window_samples,
-                "hop_samples": self.hop_samples}
+                "hop_samples": self.hop_samples, "normalization": self.normalization}
 
 
 @keras.saving.register_keras_serializable(package="ds2_tf")

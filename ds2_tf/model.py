@@ -27,7 +27,7 @@ class DeepSpeech2(keras.Model):
         self.run_config = run
         model, train = run.model, run.train
         self.spectrogram = Spectrogram(run.features.window_samples, run.features.hop_samples,
-                                       name="spectrogram")
+                                       run.features.normalization, name="spectrogram")
         self.spec_augment = (SpecAugment(train.freq_masks, train.freq_mask_width,
                                          train.time_masks, train.time_mask_fraction,
                                          seed=train.seed, name="spec_augment")

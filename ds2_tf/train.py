@@ -232,9 +232,11 @@ class DevMetrics(keras.callbacks.Callback):
 
 
 # ---- the command --------------------------------------------------------------------------------
-def resolve_config(out: Path, preset_name: str, train_overrides: dict) -> RunConfig:
-    wanted = preset(preset_name).replace(train=train_overrides) if train_overrides \
-        else preset(preset_name)
+def resolve_config(out: Path, preset_name: str, train_overrides: dict,
+                   feature_overrides: dict | None = None) -> RunConfig:
+    sections = {name: changes for name, changes in
+                (("train", train_overrides), ("features", feature_overrides)) if changes}
+    wanted = preset(preset_name).replace(**sections)
     if (out / CONFIG).exists():
         saved = RunConfig.load(out / CONFIG)
         if saved != wanted:
@@ -247,23 +249,25 @@ def resolve_config(out: Path, preset_name: str, train_overrides: dict) -> RunCon
 def train(data_dir: str, out_dir: str, preset_name: str = "small",
           train_overrides: dict | None = None, strategy_name: str = "auto",
           max_minutes: float | None = None, steps_per_epoch: int | None = None,
-          max_dev_utterances: int | None = 200, verbose: int | str = "auto") -> dict:
+          max_dev_utterances: int | None = 200, verbose: int | str = "auto",
+          feature_overrides: dict | None = None) -> dict:
     """Train (or resume) a run; returns the summary also written to RUN/train_summary.json."""
     policy = keras.mixed_precision.dtype_policy()
     try:
         return _train(data_dir, out_dir, preset_name, train_overrides, strategy_name,
-                      max_minutes, steps_per_epoch, max_dev_utterances, verbose)
+                      max_minutes, steps_per_epoch, max_dev_utterances, verbose,
+                      feature_overrides)
     finally:
         keras.mixed_precision.set_dtype_policy(policy)  # --precision must not leak to callers
 
 
 def _train(data_dir, out_dir, preset_name, train_overrides, strategy_name, max_minutes,
-           steps_per_epoch, max_dev_utterances, verbose) -> dict:
+           steps_per_epoch, max_dev_utterances, verbose, feature_overrides=None) -> dict:
     out = Path(out_dir)
+    config = resolve_config(out, preset_name, train_overrides or {}, feature_overrides)  # flags first
     info = read_dataset_json(data_dir)
     if "train" not in info.get("splits", {}):
         raise ValueError(f"{data_dir}/dataset.json has no 'train' split")
-    config = resolve_config(out, preset_name, train_overrides or {})
     summary_path = out / "train_summary.json"
     if summary_path.exists() and (out / LAST).exists():
         summary = json.loads(summary_path.read_text())
