@@ -9,6 +9,8 @@ import argparse
 import os
 import sys
 
+from ds2_tf.config import FEATURE_NORMALIZATIONS
+
 
 def _range(text: str) -> tuple[float, float]:
     lo, sep, hi = text.partition(":")
@@ -328,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
                    default=None)
     p.add_argument("--spec-augment", action=argparse.BooleanOptionalAction, default=None,
                    help="SpecAugment time/frequency masks (default: the preset's setting)")
-    p.add_argument("--feature-normalization", choices=("global", "utterance"), default=None,
+    p.add_argument("--feature-normalization", choices=FEATURE_NORMALIZATIONS, default=None,
                    help="'utterance' also subtracts each utterance's mean log spectrum "
                         "(removes a fixed microphone colouring; not for streaming presets)")
     p.add_argument("--strategy", choices=("auto", "default", "mirrored", "multiworker"),

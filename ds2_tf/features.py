@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from ds2_tf.config import FEATURE_NORMALIZATIONS
 from ds2_tf.spectrogram import LOG_FLOOR, hann_window
 
 
@@ -28,8 +29,9 @@ class Spectrogram(keras.layers.Layer):
                  normalization: str = "global", **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        if normalization not in ("global", "utterance"):
-            raise ValueError(f"normalization must be 'global' or 'utterance', got {normalization!r}")
+        if normalization not in FEATURE_NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {FEATURE_NORMALIZATIONS}, "
+                             f"got {normalization!r}")
         self.window_samples = window_samples
         self.hop_samples = hop_samples
         self.normalization = normalization

@@ -67,8 +67,11 @@ def warm_start_weights(config: RunConfig, alphabet: Alphabet, source_run: str | 
     if (dataclasses.replace(source_config.model, **compute)
             != dataclasses.replace(config.model, **compute)
             or source_config.features != config.features):
-        raise ValueError(f"{source_run}: --init-from needs the same network and features; that "
-                         f"run is preset {source_config.preset!r}, this one {config.preset!r}")
+        differs = "features" if source_config.features != config.features else "networks"
+        raise ValueError(f"{source_run}: --init-from needs the same network and features; the "
+                         f"{differs} differ (that run is preset {source_config.preset!r}, "
+                         f"normalization {source_config.features.normalization!r}; this one "
+                         f"{config.preset!r}, {config.features.normalization!r})")
     if source_alphabet.characters != alphabet.characters:
         raise ValueError(f"{source_run}: --init-from needs the same alphabet as the corpus "
                          f"({len(source_alphabet.characters)} vs {len(alphabet.characters)} "

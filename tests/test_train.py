@@ -233,12 +233,16 @@ def test_init_from_rejects_another_network_alphabet_or_a_missing_run(synth_corpu
     source.mkdir()
     preset("tiny").save(source / "config.json")
     Alphabet.from_transcripts(["abc"]).save(source / "alphabet.json")
-    cases = [("tiny-streaming", source, "--init-from needs the same network and features; that "
-                                        "run is preset 'tiny', this one 'tiny-streaming'"),
+    cases = [("tiny-streaming", source, "--init-from needs the same network and features; the "
+                                        "networks differ (that run is preset 'tiny', "
+                                        "normalization 'global'; this one 'tiny-streaming'"),
+             ("tiny", source, "the features differ (that run is preset 'tiny', normalization "
+                              "'global'; this one 'tiny', 'utterance')", "utterance"),
              ("tiny", source, "--init-from needs the same alphabet as the corpus"),
              ("tiny", tmp_path / "nowhere", "nowhere/config.json: not found")]
-    for name, run, message in cases:
+    for name, run, message, *normalization in cases:
+        extra = ["--feature-normalization", *normalization] if normalization else []
         result = ds2("train", "--data", str(synth_corpus), "--out", str(tmp_path / name / run.name),
-                     "--preset", name, "--init-from", str(run))
+                     "--preset", name, "--init-from", str(run), *extra)
         assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
         assert message in result.stderr.strip().splitlines()[-1], result.stderr
