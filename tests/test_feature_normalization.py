@@ -8,7 +8,6 @@ import tensorflow as tf
 
 from ds2_tf.config import RunConfig, preset
 from ds2_tf.features import Spectrogram
-from ds2_tf.model import build_model
 from tests.conftest import needs_espeak
 
 
@@ -44,21 +43,6 @@ def test_a_fixed_channel_cancels_with_utterance_but_not_global_normalization():
         b = layer(coloured[None], lengths)[0].numpy()
         gaps[mode] = np.abs(a - b).mean()
     assert gaps["utterance"] < 0.1 * gaps["global"], gaps
-
-
-def test_utterance_normalized_model_gives_the_same_output_alone_and_in_a_padded_batch():
-    model = build_model(preset("tiny").replace(features={"normalization": "utterance"}), 29)
-    rng = np.random.default_rng(3)
-    lengths = np.array([16000, 7201], np.int32)
-    batch = np.zeros((2, 16000), np.float32)
-    for i, n in enumerate(lengths):
-        batch[i, :n] = rng.standard_normal(n) * 0.1
-    together = model({"waveform": batch, "num_samples": lengths})
-    for i, n in enumerate(lengths):
-        alone = model({"waveform": batch[i:i + 1, :n], "num_samples": lengths[i:i + 1]})
-        t = int(alone["output_length"][0])
-        np.testing.assert_allclose(alone["logits"][0].numpy(), together["logits"][i, :t].numpy(),
-                                   atol=1e-5)
 
 
 def test_config_validates_and_old_configs_load_as_global():
