@@ -11,7 +11,6 @@ Motivates (does not tune) ``--feature-normalization utterance``, which subtracts
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -49,9 +48,9 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
 
-    stats = read_dataset_json(args.data)["feature_stats"]
-    mean, std = np.array(stats["mean"]), np.maximum(np.array(stats["std"]), 1e-3)
     info = read_dataset_json(args.data)
+    stats = info["feature_stats"]
+    mean, std = np.array(stats["mean"]), np.maximum(np.array(stats["std"]), 1e-3)
     rows = {}
     for split in args.splits.split(","):
         every = max(1, info["splits"][split]["num_utterances"] // args.utterances)
