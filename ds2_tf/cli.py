@@ -124,6 +124,8 @@ def cmd_train(args) -> int:
         overrides["spec_augment"] = args.spec_augment
     if args.init_from:
         overrides["init_from"] = args.init_from
+    if args.ema is not None:
+        overrides["ema_momentum"] = args.ema
     features = {"normalization": args.feature_normalization} if args.feature_normalization else {}
     train(args.data, args.out, preset_name=args.preset, train_overrides=overrides,
           strategy_name=args.strategy, max_minutes=args.max_minutes,
@@ -340,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-from", default=None, metavar="RUN",
                    help="start from this run's best weights (fine-tuning; same preset and "
                         "alphabet)")
+    p.add_argument("--ema", type=float, default=None, metavar="MOMENTUM",
+                   help="average the weights over training (e.g. 0.999 ≈ the last 1000 steps); "
+                        "dev metrics, checkpoints and exports use the average (default: off)")
     p.add_argument("--steps-per-epoch", type=int, default=None)
     p.add_argument("--max-dev", type=int, default=200,
                    help="dev utterances decoded for WER/CER after each epoch")

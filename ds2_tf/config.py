@@ -139,6 +139,13 @@ class TrainConfig:
     precision: str = "float32"  # "float32" | "mixed_bfloat16" | "mixed_float16"
     seed: int = 1234
     init_from: str = ""  # a run directory whose best weights training starts from (fine-tuning)
+    # Polyak averaging: 0 = off; e.g. 0.999 ≈ the last 1000 steps. Dev metrics, the best checkpoint
+    # and the final weights are the averaged ones; training itself continues on the raw weights.
+    ema_momentum: float = 0.0
+
+    def __post_init__(self):
+        if not 0.0 <= self.ema_momentum < 1.0:
+            raise ValueError(f"train.ema_momentum must be in [0, 1) (0 = off), got {self.ema_momentum}")
 
 
 @dataclass(frozen=True)

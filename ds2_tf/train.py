@@ -103,11 +103,13 @@ def make_optimizer(train, total_steps: int,
                    progress: tf.Variable | None = None) -> keras.optimizers.Optimizer:
     """Adam or SGD with a BudgetCosine schedule (``progress``: fraction of the time budget used)."""
     schedule = make_schedule(train, total_steps, progress)
+    common = {"global_clipnorm": train.clipnorm, "use_ema": train.ema_momentum > 0}
+    if train.ema_momentum > 0:
+        common["ema_momentum"] = train.ema_momentum
     if train.optimizer == "adam":
-        return keras.optimizers.Adam(schedule, global_clipnorm=train.clipnorm)
+        return keras.optimizers.Adam(schedule, **common)
     if train.optimizer == "sgd":
-        return keras.optimizers.SGD(schedule, momentum=train.momentum, nesterov=True,
-                                    global_clipnorm=train.clipnorm)
+        return keras.optimizers.SGD(schedule, momentum=train.momentum, nesterov=True, **common)
     raise ValueError(f"unknown optimizer {train.optimizer!r} (adam or sgd)")
 
 
@@ -171,6 +173,39 @@ class TimeBudget(keras.callbacks.Callback):
         if spent > self.seconds:
             self.expired = True
             self.model.stop_training = True
+
+
+class AveragedWeightsAtEpochEnd(keras.callbacks.Callback):
+    """Puts the optimizer's moving-average (EMA) weights in the model at each epoch end, for the
+    dev metrics and checkpoints after it in the callback list, and the raw weights back when the
+    next epoch starts, so the optimization itself is unchanged. The average also stays in the
+    optimizer, so ``fit``'s closing ``finalize_variable_values`` leaves it in the model however
+    the run ends.
+
+    Why not Keras' SwapEMAWeights(swap_on_epoch=True): it *swaps* the two sets of values, so a
+    run that stops before its last planned epoch (--max-minutes, the usual case here) ends
+    with the raw weights, which ``finalize_variable_values`` copies back from the optimizer."""
+
+    def __init__(self):
+        super().__init__()
+        self._raw = None
+
+    def _pairs(self):
+        optimizer = self.model.optimizer
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
+        return list(zip(optimizer._trainable_variables, optimizer._model_variables_moving_average))
+
+    def on_epoch_end(self, epoch, logs=None):
+        pairs = self._pairs()
+        self._raw = [variable.numpy() for variable, _ in pairs]
+        for variable, average in pairs:
+            variable.assign(average)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._raw is not None:
+            for (variable, _), raw in zip(self._pairs(), self._raw):
+                variable.assign(raw)
+            self._raw = None
 
 
 SATURATED_WER = 0.9
@@ -317,6 +352,8 @@ def _train(data_dir, out_dir, preset_name, train_overrides, strategy_name, max_m
     callbacks: list[keras.callbacks.Callback] = [EpochCounter(epoch), NaNGuard()]
     budget = TimeBudget(max_minutes, budget_progress)
     callbacks.append(budget)
+    if config.train.ema_momentum > 0:  # before everything that reads the weights at epoch end
+        callbacks.append(AveragedWeightsAtEpochEnd())
     monitor = "loss"
     if "dev" in info["splits"] and max_dev_utterances != 0:
         dev_ds = make_dataset(data_dir, "dev", config, alphabet, with_meta=True,

@@ -161,19 +161,22 @@ def test_two_workers_on_localhost_end_with_identical_weights(synth_corpus, tmp_p
 
 
 @pytest.mark.slow
-def test_mixed_bfloat16_training_loads_back_as_float32(synth_corpus, tmp_path):
+def test_mixed_bfloat16_training_with_weight_averaging_loads_back_as_float32(synth_corpus,
+                                                                             tmp_path):
     import keras
 
     from ds2_tf.run import load_run
     from ds2_tf.train import train
 
     summary = train(str(synth_corpus), str(tmp_path / "bf16"), preset_name="tiny",
-                    train_overrides={"epochs": 1, "precision": "mixed_bfloat16"},
+                    train_overrides={"epochs": 1, "precision": "mixed_bfloat16",
+                                     "ema_momentum": 0.9},
                     max_dev_utterances=0, verbose=0)
     assert summary["precision"] == "mixed_bfloat16" and np.isfinite(summary["final"]["loss"])
     assert keras.mixed_precision.dtype_policy().name == "float32"  # not leaked
-    model, _, _ = load_run(tmp_path / "bf16")
-    assert all(w.dtype == "float32" for w in model.weights)
+    model, config, _ = load_run(tmp_path / "bf16")
+    assert config.train.ema_momentum == 0.9  # saved next to the weights
+    assert all(w.dtype == "float32" and np.isfinite(w.numpy()).all() for w in model.weights)
     out = model({"waveform": np.zeros((1, 16000), np.float32), "num_samples": np.array([16000])})
     assert out["logits"].dtype == tf.float32
 
@@ -189,18 +192,69 @@ def test_best_checkpoint_selection_uses_cer_while_wer_is_saturated():
     assert selection_score(0.30, 0.10) < selection_score(0.40, 0.05)  # then WER decides
 
 
-def test_spec_augment_flag_overrides_the_preset(monkeypatch):
+def test_train_flags_override_the_preset(monkeypatch):
     from ds2_tf import cli
 
     seen = {}
     monkeypatch.setattr("ds2_tf.train.train", lambda *a, **kw: seen.update(kw))
-    for flag, expected in (("--spec-augment", True), ("--no-spec-augment", False)):
-        args = cli.build_parser().parse_args(["train", "--data", "d", "--out", "o", flag])
+    for flags, key, expected in ((["--spec-augment"], "spec_augment", True),
+                                 (["--no-spec-augment"], "spec_augment", False),
+                                 (["--ema", "0.999"], "ema_momentum", 0.999)):
+        args = cli.build_parser().parse_args(["train", "--data", "d", "--out", "o", *flags])
         args.func(args)
-        assert seen["train_overrides"]["spec_augment"] is expected
+        assert seen["train_overrides"][key] == expected
     args = cli.build_parser().parse_args(["train", "--data", "d", "--out", "o"])
     args.func(args)
-    assert "spec_augment" not in seen["train_overrides"]  # the preset decides
+    assert not {"spec_augment", "ema_momentum"} & set(seen["train_overrides"])  # the preset decides
+
+
+@pytest.mark.parametrize("flags, reason", [
+    (["--preset", "streaming", "--feature-normalization", "utterance"], "unidirectional"),
+    (["--ema", "1.5"], "ema_momentum must be in [0, 1)"),
+])
+def test_bad_train_flags_are_one_line_errors_before_any_data_is_read(tmp_path, flags, reason):
+    result = subprocess.run([sys.executable, "-m", "ds2_tf.cli", "train", "--data", str(tmp_path),
+                             "--out", str(tmp_path / "run"), *flags],
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and reason in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("stop_early", [False, True], ids=["all-epochs", "stopped-early"])
+def test_averaged_weights_reach_epoch_end_callbacks_and_the_final_model(stop_early):
+    """One weight, loss (w - 1)²: raw SGD steps give w_t = 1 - 0.8^t exactly, so the moving
+    average every epoch-end callback and the finished model should see can be computed here."""
+    from ds2_tf.train import AveragedWeightsAtEpochEnd
+
+    model = keras.Sequential([keras.Input((1,)),
+                              keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
+    model.compile(optimizer=keras.optimizers.SGD(0.1, use_ema=True, ema_momentum=0.5), loss="mse")
+    kernel = model.layers[0].kernel
+    raw, at_epoch_end = [], []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            raw.append(float(kernel.numpy()[0, 0]))
+
+        def on_epoch_end(self, epoch, logs=None):
+            at_epoch_end.append(float(kernel.numpy()[0, 0]))
+            if stop_early and epoch == 1:  # what TimeBudget does when --max-minutes runs out
+                self.model.stop_training = True
+
+    ones = np.ones((4, 1), np.float32)
+    model.fit(ones, ones, batch_size=1, epochs=3, shuffle=False, verbose=0,
+              callbacks=[AveragedWeightsAtEpochEnd(), Record()])
+    assert len(raw) == (8 if stop_early else 12)
+    assert raw == pytest.approx([1 - 0.8 ** (t + 1) for t in range(len(raw))])  # training unchanged
+    average, averages = None, []
+    for w in raw:  # Keras starts the average at the first step's weights
+        average = w if average is None else 0.5 * average + 0.5 * w
+        averages.append(average)
+    assert at_epoch_end == pytest.approx(averages[3::4])
+    assert float(kernel.numpy()[0, 0]) == pytest.approx(averages[-1])
+    assert averages[-1] < raw[-1] - 0.01  # the average lags: a real difference to detect
 
 
 @pytest.mark.slow
