@@ -13,7 +13,7 @@ import pytest
 import soundfile
 import tensorflow as tf
 
-from tests.conftest import needs_espeak
+from tests.conftest import TFLITE_LOG_PROB_ATOL, needs_espeak
 from tfrecords_tools.writer import split_examples
 
 pytestmark = [needs_espeak, pytest.mark.slow]
@@ -240,7 +240,8 @@ def test_tflite_float_matches_keras(exported, keras_model, synth_corpus, runtime
     recognizer = TFLiteRecognizer(exported[1]["tflite"][0], num_threads=2, runtime=runtime)
     for audio, _ in utterances(synth_corpus, "test")[:3]:  # different lengths: dynamic N
         want_lp, want_text = keras_outputs(keras_model, audio)
-        np.testing.assert_allclose(recognizer.log_probs(audio), want_lp[0], atol=1e-4)
+        np.testing.assert_allclose(recognizer.log_probs(audio), want_lp[0],
+                                   atol=TFLITE_LOG_PROB_ATOL)
         assert recognizer.transcribe(audio) == want_text
 
 

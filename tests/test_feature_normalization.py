@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from ds2_tf.config import RunConfig, preset
 from ds2_tf.features import Spectrogram
-from tests.conftest import needs_espeak
+from tests.conftest import TFLITE_LOG_PROB_ATOL, needs_espeak
 
 
 def speech_like(seconds=1.0, seed=0):
@@ -78,4 +78,5 @@ def test_utterance_normalized_run_exports_to_saved_model_and_tflite(synth_corpus
         want = tf.nn.log_softmax(model({"waveform": audio[None], "num_samples": num})["logits"])
         got = serving(waveform=tf.constant(audio[None]), num_samples=tf.constant(num))
         np.testing.assert_allclose(got["log_probs"].numpy(), want.numpy(), atol=1e-4)
-        np.testing.assert_allclose(recognizer.log_probs(audio), want.numpy()[0], atol=1e-4)
+        np.testing.assert_allclose(recognizer.log_probs(audio), want.numpy()[0],
+                                   atol=TFLITE_LOG_PROB_ATOL)
