@@ -19,6 +19,7 @@ CONFIG = "config.json"
 ALPHABET = "alphabet.json"
 BEST = "best.weights.h5"
 LAST = "last.weights.h5"
+LAST_RAW = "last_raw.weights.h5"  # with --ema: the final weights before averaging
 
 
 def run_files(run_dir: str | Path) -> tuple[RunConfig, Alphabet]:

@@ -19,7 +19,7 @@ from ds2_tf.data import make_dataset
 from ds2_tf.decode import greedy_decode
 from ds2_tf.metrics import error_rates
 from ds2_tf.model import build_model
-from ds2_tf.run import ALPHABET, BEST, CONFIG, LAST, warm_start_weights
+from ds2_tf.run import ALPHABET, BEST, CONFIG, LAST, LAST_RAW, warm_start_weights
 from tfrecords_tools.writer import read_dataset_json
 
 # Bucketed epochs vary in batch count (SortaGrad's epoch differs from shuffled ones); Keras warns.
@@ -203,9 +203,20 @@ class AveragedWeightsAtEpochEnd(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._raw is not None:
-            for (variable, _), raw in zip(self._pairs(), self._raw):
-                variable.assign(raw)
+            self._assign(self._raw)
             self._raw = None
+
+    def _assign(self, values):
+        for (variable, _), value in zip(self._pairs(), values):
+            variable.assign(value)
+
+    def save_raw_weights(self, path) -> None:
+        """After fit: the last epoch's raw (un-averaged) weights to ``path``, the model keeping
+        the averaged ones. Why: evaluating both shows what the averaging bought on this run."""
+        averaged = [variable.numpy() for variable, _ in self._pairs()]
+        self._assign(self._raw)
+        self.model.save_weights(str(path))
+        self._assign(averaged)
 
 
 SATURATED_WER = 0.9
@@ -352,8 +363,9 @@ def _train(data_dir, out_dir, preset_name, train_overrides, strategy_name, max_m
     callbacks: list[keras.callbacks.Callback] = [EpochCounter(epoch), NaNGuard()]
     budget = TimeBudget(max_minutes, budget_progress)
     callbacks.append(budget)
-    if config.train.ema_momentum > 0:  # before everything that reads the weights at epoch end
-        callbacks.append(AveragedWeightsAtEpochEnd())
+    averaging = AveragedWeightsAtEpochEnd() if config.train.ema_momentum > 0 else None
+    if averaging:  # before everything that reads the weights at epoch end
+        callbacks.append(averaging)
     monitor = "loss"
     if "dev" in info["splits"] and max_dev_utterances != 0:
         dev_ds = make_dataset(data_dir, "dev", config, alphabet, with_meta=True,
@@ -383,6 +395,8 @@ def _train(data_dir, out_dir, preset_name, train_overrides, strategy_name, max_m
                             steps_per_epoch=steps_per_epoch, verbose=verbose)
     elapsed = time.monotonic() - start
     model.save_weights(str(out / LAST))
+    if averaging:
+        averaging.save_raw_weights(out / LAST_RAW)
     if not (out / BEST).exists():
         model.save_weights(str(out / BEST))
     epochs_run = len(history.history.get("loss", []))

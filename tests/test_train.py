@@ -176,6 +176,7 @@ def test_mixed_bfloat16_training_with_weight_averaging_loads_back_as_float32(syn
     assert keras.mixed_precision.dtype_policy().name == "float32"  # not leaked
     model, config, _ = load_run(tmp_path / "bf16")
     assert config.train.ema_momentum == 0.9  # saved next to the weights
+    assert (tmp_path / "bf16" / "last_raw.weights.h5").exists()  # the un-averaged ones, to compare
     assert all(w.dtype == "float32" and np.isfinite(w.numpy()).all() for w in model.weights)
     out = model({"waveform": np.zeros((1, 16000), np.float32), "num_samples": np.array([16000])})
     assert out["logits"].dtype == tf.float32
@@ -223,7 +224,7 @@ def test_bad_train_flags_are_one_line_errors_before_any_data_is_read(tmp_path, f
 
 
 @pytest.mark.parametrize("stop_early", [False, True], ids=["all-epochs", "stopped-early"])
-def test_averaged_weights_reach_epoch_end_callbacks_and_the_final_model(stop_early):
+def test_averaged_weights_reach_epoch_end_callbacks_and_the_final_model(stop_early, tmp_path):
     """One weight, loss (w - 1)²: raw SGD steps give w_t = 1 - 0.8^t exactly, so the moving
     average every epoch-end callback and the finished model should see can be computed here."""
     from ds2_tf.train import AveragedWeightsAtEpochEnd
@@ -244,8 +245,10 @@ def test_averaged_weights_reach_epoch_end_callbacks_and_the_final_model(stop_ear
                 self.model.stop_training = True
 
     ones = np.ones((4, 1), np.float32)
+    averaging = AveragedWeightsAtEpochEnd()
     model.fit(ones, ones, batch_size=1, epochs=3, shuffle=False, verbose=0,
-              callbacks=[AveragedWeightsAtEpochEnd(), Record()])
+              callbacks=[averaging, Record()])
+    averaging.save_raw_weights(tmp_path / "raw.weights.h5")
     assert len(raw) == (8 if stop_early else 12)
     assert raw == pytest.approx([1 - 0.8 ** (t + 1) for t in range(len(raw))])  # training unchanged
     average, averages = None, []
@@ -255,6 +258,8 @@ def test_averaged_weights_reach_epoch_end_callbacks_and_the_final_model(stop_ear
     assert at_epoch_end == pytest.approx(averages[3::4])
     assert float(kernel.numpy()[0, 0]) == pytest.approx(averages[-1])
     assert averages[-1] < raw[-1] - 0.01  # the average lags: a real difference to detect
+    model.load_weights(tmp_path / "raw.weights.h5")
+    assert float(kernel.numpy()[0, 0]) == pytest.approx(raw[-1])
 
 
 @pytest.mark.slow
