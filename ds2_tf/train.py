@@ -53,10 +53,32 @@ def choose_strategy(name: str = "auto") -> tf.distribute.Strategy:
     raise ValueError(f"unknown strategy {name!r} (auto, default, mirrored, multiworker)")
 
 
+BFLOAT16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str] | None:
+    """The CPU's feature flags (Linux), or None where they cannot be read."""
+    try:
+        with open(cpuinfo) as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return None
+
+
 def set_precision(precision: str) -> None:
-    if precision == "mixed_float16" and not tf.config.list_physical_devices("GPU"):
+    on_gpu = bool(tf.config.list_physical_devices("GPU"))
+    if precision == "mixed_float16" and not on_gpu:
         raise ValueError("--precision mixed_float16 needs a GPU; use mixed_bfloat16 on CPUs "
                          "with AMX/AVX512-BF16, or float32")
+    flags = None if on_gpu else cpu_flags()
+    if precision == "mixed_bfloat16" and flags is not None and not flags & BFLOAT16_CPU_FLAGS:
+        # An AMD EPYC (Zen 3: AVX2, no AVX-512) ran `small` at 10.3 s/step in mixed_bfloat16 and
+        # 6.9 s in float32 (bench/results/epyc_zen3_avx2/).
+        print("warning: this CPU has no bfloat16 instructions (avx512_bf16, amx_bf16), so "
+              "mixed_bfloat16 is emulated and usually slower than float32 here", file=sys.stderr)
     keras.mixed_precision.set_dtype_policy(precision)
 
 

@@ -16,7 +16,7 @@ import soundfile
 REPO = Path(__file__).resolve().parents[1]
 # Float TFLite vs Keras log-probs. The two sum the DFT matmul in different orders (XNNPACK vs TF's
 # kernels, chosen per CPU), and the log of a near-silent bin amplifies that float32 round-off:
-# measured on an AMD EPYC with AVX but no AVX2 (2026-12-02), log power differs by < 6e-5 in bins
+# measured on an AMD EPYC (Zen 3: AVX2, no AVX-512; 2026-12-02), log power differs by < 6e-5 in bins
 # above e^-6 but by up to 2.2e-2 in bins below e^-18, which lie under 16-bit audio's own
 # quantization noise. The log-probs then differ by up to 4.6e-3 there (< 1e-4 on the machines
 # the suite ran on before). test_export also requires the exact same greedy transcript.

@@ -223,6 +223,25 @@ def test_bad_train_flags_are_one_line_errors_before_any_data_is_read(tmp_path, f
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("flags, warns", [("fpu avx fma", True), ("avx512f avx512_bf16", False),
+                                          ("amx_tile amx_bf16", False)])
+def test_mixed_bfloat16_warns_on_cpus_without_bfloat16_instructions(tmp_path, monkeypatch, capsys,
+                                                                    flags, warns):
+    from ds2_tf import train
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    parsed = train.cpu_flags(str(cpuinfo))
+    assert parsed == set(flags.split())
+    monkeypatch.setattr(train, "cpu_flags", lambda: parsed)
+    policy = keras.mixed_precision.dtype_policy()
+    try:
+        train.set_precision("mixed_bfloat16")
+    finally:
+        keras.mixed_precision.set_dtype_policy(policy)
+    assert ("no bfloat16 instructions" in capsys.readouterr().err) is warns
+
+
 @pytest.mark.parametrize("stop_early", [False, True], ids=["all-epochs", "stopped-early"])
 def test_averaged_weights_reach_epoch_end_callbacks_and_the_final_model(stop_early, tmp_path):
     """One weight, loss (w - 1)²: raw SGD steps give w_t = 1 - 0.8^t exactly, so the moving
