@@ -234,7 +234,10 @@ class AveragedWeightsAtEpochEnd(keras.callbacks.Callback):
 
     def save_raw_weights(self, path) -> None:
         """After fit: the last epoch's raw (un-averaged) weights to ``path``, the model keeping
-        the averaged ones. Why: evaluating both shows what the averaging bought on this run."""
+        the averaged ones. Why: evaluating both shows what the averaging bought on this run.
+        Nothing to save when no epoch ran (a resumed run that had already finished its epochs)."""
+        if self._raw is None:
+            return
         averaged = [variable.numpy() for variable, _ in self._pairs()]
         self._assign(self._raw)
         self.model.save_weights(str(path))

@@ -265,6 +265,9 @@ def test_averaged_weights_reach_epoch_end_callbacks_and_the_final_model(stop_ear
 
     ones = np.ones((4, 1), np.float32)
     averaging = AveragedWeightsAtEpochEnd()
+    averaging.set_model(model)
+    averaging.save_raw_weights(tmp_path / "none.weights.h5")  # no epoch yet: nothing to save
+    assert not (tmp_path / "none.weights.h5").exists()
     model.fit(ones, ones, batch_size=1, epochs=3, shuffle=False, verbose=0,
               callbacks=[averaging, Record()])
     averaging.save_raw_weights(tmp_path / "raw.weights.h5")
