@@ -242,6 +242,18 @@ def test_mixed_bfloat16_warns_on_cpus_without_bfloat16_instructions(tmp_path, mo
     assert ("no bfloat16 instructions" in capsys.readouterr().err) is warns
 
 
+def check_one_weight_run(raw, at_epoch_end, steps_per_epoch=4, momentum=0.5):
+    """Raw SGD on (w - 1)² from 0 with lr 0.1 gives w_t = 1 - 0.8^t exactly (training unchanged);
+    epoch-end callbacks must see the moving average. Returns the averages after each step."""
+    assert raw == pytest.approx([1 - 0.8 ** (t + 1) for t in range(len(raw))])
+    average, averages = None, []
+    for w in raw:  # Keras starts the average at the first step's weights
+        average = w if average is None else momentum * average + (1 - momentum) * w
+        averages.append(average)
+    assert at_epoch_end == pytest.approx(averages[steps_per_epoch - 1::steps_per_epoch])
+    return averages
+
+
 @pytest.mark.parametrize("stop_early", [False, True], ids=["all-epochs", "stopped-early"])
 def test_averaged_weights_reach_epoch_end_callbacks_and_the_final_model(stop_early, tmp_path):
     """One weight, loss (w - 1)²: raw SGD steps give w_t = 1 - 0.8^t exactly, so the moving
@@ -272,16 +284,25 @@ def test_averaged_weights_reach_epoch_end_callbacks_and_the_final_model(stop_ear
               callbacks=[averaging, Record()])
     averaging.save_raw_weights(tmp_path / "raw.weights.h5")
     assert len(raw) == (8 if stop_early else 12)
-    assert raw == pytest.approx([1 - 0.8 ** (t + 1) for t in range(len(raw))])  # training unchanged
-    average, averages = None, []
-    for w in raw:  # Keras starts the average at the first step's weights
-        average = w if average is None else 0.5 * average + 0.5 * w
-        averages.append(average)
-    assert at_epoch_end == pytest.approx(averages[3::4])
+    averages = check_one_weight_run(raw, at_epoch_end)
     assert float(kernel.numpy()[0, 0]) == pytest.approx(averages[-1])
     assert averages[-1] < raw[-1] - 0.01  # the average lags: a real difference to detect
     model.load_weights(tmp_path / "raw.weights.h5")
     assert float(kernel.numpy()[0, 0]) == pytest.approx(raw[-1])
+
+
+@pytest.mark.slow
+def test_averaged_weights_under_mirrored_strategy_over_two_cpus(tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / "tests" / "scripts" / "ema_mirrored.py"),
+                             str(tmp_path / "raw.weights.h5")],
+                            cwd=REPO, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = json.loads(result.stdout)
+    assert run["replicas"] == 2 and len(run["raw"]) == 8  # stopped after epoch 2 of 3
+    averages = check_one_weight_run(run["raw"], run["at_epoch_end"])
+    assert run["final"] == pytest.approx(averages[-1])
+    assert run["raw_file"] == pytest.approx(run["raw"][-1])
 
 
 @pytest.mark.slow
