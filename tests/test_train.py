@@ -242,67 +242,39 @@ def test_mixed_bfloat16_warns_on_cpus_without_bfloat16_instructions(tmp_path, mo
     assert ("no bfloat16 instructions" in capsys.readouterr().err) is warns
 
 
-def check_one_weight_run(raw, at_epoch_end, steps_per_epoch=4, momentum=0.5):
-    """Raw SGD on (w - 1)² from 0 with lr 0.1 gives w_t = 1 - 0.8^t exactly (training unchanged);
-    epoch-end callbacks must see the moving average. Returns the averages after each step."""
+def check_one_weight_run(run, stop_early, steps_per_epoch=4, momentum=0.5):
+    """tests/scripts/ema_one_weight.py's record: training unchanged, epoch-end callbacks and the
+    finished model see the moving average, the raw file holds the raw weight."""
+    raw = run["raw"]
+    assert len(raw) == (2 if stop_early else 3) * steps_per_epoch
     assert raw == pytest.approx([1 - 0.8 ** (t + 1) for t in range(len(raw))])
     average, averages = None, []
     for w in raw:  # Keras starts the average at the first step's weights
         average = w if average is None else momentum * average + (1 - momentum) * w
         averages.append(average)
-    assert at_epoch_end == pytest.approx(averages[steps_per_epoch - 1::steps_per_epoch])
-    return averages
+    assert run["at_epoch_end"] == pytest.approx(averages[steps_per_epoch - 1::steps_per_epoch])
+    assert run["final"] == pytest.approx(averages[-1])
+    assert averages[-1] < raw[-1] - 0.01  # the average lags: a real difference to detect
+    assert run["raw_file"] == pytest.approx(raw[-1]) and not run["raw_file_before_fit"]
 
 
 @pytest.mark.parametrize("stop_early", [False, True], ids=["all-epochs", "stopped-early"])
 def test_averaged_weights_reach_epoch_end_callbacks_and_the_final_model(stop_early, tmp_path):
-    """One weight, loss (w - 1)²: raw SGD steps give w_t = 1 - 0.8^t exactly, so the moving
-    average every epoch-end callback and the finished model should see can be computed here."""
-    from ds2_tf.train import AveragedWeightsAtEpochEnd
+    from tests.scripts.ema_one_weight import one_weight_run
 
-    model = keras.Sequential([keras.Input((1,)),
-                              keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
-    model.compile(optimizer=keras.optimizers.SGD(0.1, use_ema=True, ema_momentum=0.5), loss="mse")
-    kernel = model.layers[0].kernel
-    raw, at_epoch_end = [], []
-
-    class Record(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            raw.append(float(kernel.numpy()[0, 0]))
-
-        def on_epoch_end(self, epoch, logs=None):
-            at_epoch_end.append(float(kernel.numpy()[0, 0]))
-            if stop_early and epoch == 1:  # what TimeBudget does when --max-minutes runs out
-                self.model.stop_training = True
-
-    ones = np.ones((4, 1), np.float32)
-    averaging = AveragedWeightsAtEpochEnd()
-    averaging.set_model(model)
-    averaging.save_raw_weights(tmp_path / "none.weights.h5")  # no epoch yet: nothing to save
-    assert not (tmp_path / "none.weights.h5").exists()
-    model.fit(ones, ones, batch_size=1, epochs=3, shuffle=False, verbose=0,
-              callbacks=[averaging, Record()])
-    averaging.save_raw_weights(tmp_path / "raw.weights.h5")
-    assert len(raw) == (8 if stop_early else 12)
-    averages = check_one_weight_run(raw, at_epoch_end)
-    assert float(kernel.numpy()[0, 0]) == pytest.approx(averages[-1])
-    assert averages[-1] < raw[-1] - 0.01  # the average lags: a real difference to detect
-    model.load_weights(tmp_path / "raw.weights.h5")
-    assert float(kernel.numpy()[0, 0]) == pytest.approx(raw[-1])
+    check_one_weight_run(one_weight_run(tmp_path / "raw.weights.h5", stop_early), stop_early)
 
 
 @pytest.mark.slow
 def test_averaged_weights_under_mirrored_strategy_over_two_cpus(tmp_path):
-    result = subprocess.run([sys.executable, str(REPO / "tests" / "scripts" / "ema_mirrored.py"),
+    result = subprocess.run([sys.executable, str(REPO / "tests" / "scripts" / "ema_one_weight.py"),
                              str(tmp_path / "raw.weights.h5")],
                             cwd=REPO, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stderr[-2000:]
     run = json.loads(result.stdout)
-    assert run["replicas"] == 2 and len(run["raw"]) == 8  # stopped after epoch 2 of 3
-    averages = check_one_weight_run(run["raw"], run["at_epoch_end"])
-    assert run["final"] == pytest.approx(averages[-1])
-    assert run["raw_file"] == pytest.approx(run["raw"][-1])
+    assert run["replicas"] == 2
+    check_one_weight_run(run, stop_early=True)
 
 
 @pytest.mark.slow
