@@ -125,9 +125,8 @@ def make_optimizer(train, total_steps: int,
                    progress: tf.Variable | None = None) -> keras.optimizers.Optimizer:
     """Adam or SGD with a BudgetCosine schedule (``progress``: fraction of the time budget used)."""
     schedule = make_schedule(train, total_steps, progress)
-    common = {"global_clipnorm": train.clipnorm, "use_ema": train.ema_momentum > 0}
-    if train.ema_momentum > 0:
-        common["ema_momentum"] = train.ema_momentum
+    common = {"global_clipnorm": train.clipnorm, "use_ema": train.ema_momentum > 0,
+              "ema_momentum": train.ema_momentum}  # read only with use_ema
     if train.optimizer == "adam":
         return keras.optimizers.Adam(schedule, **common)
     if train.optimizer == "sgd":
@@ -218,15 +217,16 @@ class AveragedWeightsAtEpochEnd(keras.callbacks.Callback):
         return list(zip(optimizer._trainable_variables, optimizer._model_variables_moving_average))
 
     def on_epoch_end(self, epoch, logs=None):
-        pairs = self._pairs()
-        self._raw = [variable.numpy() for variable, _ in pairs]
-        for variable, average in pairs:
-            variable.assign(average)
+        self._raw = self._weights()
+        self._assign([average for _, average in self._pairs()])
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._raw is not None:
             self._assign(self._raw)
             self._raw = None
+
+    def _weights(self):
+        return [variable.numpy() for variable, _ in self._pairs()]
 
     def _assign(self, values):
         for (variable, _), value in zip(self._pairs(), values):
@@ -238,7 +238,7 @@ class AveragedWeightsAtEpochEnd(keras.callbacks.Callback):
         Nothing to save when no epoch ran (a resumed run that had already finished its epochs)."""
         if self._raw is None:
             return
-        averaged = [variable.numpy() for variable, _ in self._pairs()]
+        averaged = self._weights()
         self._assign(self._raw)
         self.model.save_weights(str(path))
         self._assign(averaged)

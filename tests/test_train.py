@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import REPO, needs_espeak
+from tests.conftest import REPO, ds2, needs_espeak
 
 pytestmark = needs_espeak
 
@@ -111,13 +111,19 @@ def test_sigkill_mid_training_resumes_from_backup(synth_corpus, tmp_path):
     assert epochs[-1] == 3 and sorted(set(epochs)) == [0, 1, 2, 3]
 
 
-@pytest.mark.slow
-def test_mirrored_over_two_cpus_gives_the_default_strategys_loss():
-    result = subprocess.run([sys.executable, str(REPO / "tests" / "scripts" / "mirrored_loss.py")],
+def run_script(name: str, *args: str) -> dict:
+    """Run tests/scripts/NAME in its own process (logical devices must be configured before
+    TensorFlow initializes) and return the JSON it prints."""
+    result = subprocess.run([sys.executable, str(REPO / "tests" / "scripts" / name), *args],
                             cwd=REPO, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stderr[-2000:]
-    losses = json.loads(result.stdout)
+    return json.loads(result.stdout)
+
+
+@pytest.mark.slow
+def test_mirrored_over_two_cpus_gives_the_default_strategys_loss():
+    losses = run_script("mirrored_loss.py")
     assert losses["replicas"] == 2
     np.testing.assert_allclose(losses["mirrored"], losses["default"], rtol=1e-5)
 
@@ -214,9 +220,7 @@ def test_train_flags_override_the_preset(monkeypatch):
     (["--ema", "1.5"], "ema_momentum must be in [0, 1)"),
 ])
 def test_bad_train_flags_are_one_line_errors_before_any_data_is_read(tmp_path, flags, reason):
-    result = subprocess.run([sys.executable, "-m", "ds2_tf.cli", "train", "--data", str(tmp_path),
-                             "--out", str(tmp_path / "run"), *flags],
-                            capture_output=True, text=True)
+    result = ds2("train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), *flags)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and reason in lines[0], result.stderr
@@ -267,12 +271,7 @@ def test_averaged_weights_reach_epoch_end_callbacks_and_the_final_model(stop_ear
 
 @pytest.mark.slow
 def test_averaged_weights_under_mirrored_strategy_over_two_cpus(tmp_path):
-    result = subprocess.run([sys.executable, str(REPO / "tests" / "scripts" / "ema_one_weight.py"),
-                             str(tmp_path / "raw.weights.h5")],
-                            cwd=REPO, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)})
-    assert result.returncode == 0, result.stderr[-2000:]
-    run = json.loads(result.stdout)
+    run = run_script("ema_one_weight.py", str(tmp_path / "raw.weights.h5"))
     assert run["replicas"] == 2
     check_one_weight_run(run, stop_early=True)
 
