@@ -29,13 +29,18 @@ system-deps:
 	else echo "note: not root, so not installing:$$missing — ds2 synth uses whatever TTS engines are installed"; fi
 
 # Optional, more natural training voices (RHVoice, SVOX Pico, MBROLA) from Debian's contrib and
-# non-free sections, which this adds to apt's sources; `ds2 synth` uses them once installed.
+# non-free sections. Those sections are added from the same mirror apt already uses for this
+# release's main section (read from apt's own index targets, so no host is written here).
 NATURAL_PACKAGES := rhvoice rhvoice-english libttspico-utils mbrola mbrola-us1 mbrola-us2 \
                     mbrola-us3 mbrola-en1
 natural-voices:
 	@if [ "$$(id -u)" != 0 ]; then echo "natural-voices: run as root (it installs Debian packages)"; exit 1; fi
-	@. /etc/os-release && printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-	    "$$VERSION_CODENAME" > /etc/apt/sources.list.d/ds2-natural-voices.sources
+	@. /etc/os-release; \
+	mirror=$$(apt-get indextargets --format '$$(REPO_URI)' "Release: $$VERSION_CODENAME" \
+	          "Component: main" "Identifier: Packages" | head -n 1); \
+	if [ -z "$$mirror" ]; then echo "natural-voices: no apt source serves $$VERSION_CODENAME main; run apt-get update first"; exit 1; fi; \
+	printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+	    "$$mirror" "$$VERSION_CODENAME" > /etc/apt/sources.list.d/ds2-natural-voices.sources
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(NATURAL_PACKAGES) >/dev/null
 
 test: system-deps $(VENV)/.installed

@@ -33,5 +33,5 @@ setup(
         # `ds2 report`'s training-curves PNG
         "report": ["matplotlib"],
     },
-    entry_points={"console_scripts": ["ds2=ds2_tf.cli:main"]},
+    entry_points={"console_scripts": ["ds2=ds2_tf.cli.app:main"]},
 )

@@ -78,7 +78,7 @@ def real_recordings(out_csv: Path) -> list[dict]:
 
 
 def pocketsphinx_rates(rows: list[dict]) -> dict:
-    from ds2_tf.metrics import error_rates
+    from ds2_tf.evaluation.metrics import error_rates
     hyps = []
     for row in rows:
         out = subprocess.run(["pocketsphinx_continuous", "-infile", row["path"],
@@ -102,7 +102,7 @@ def rates_by_engine(report_tsv: Path, speakers: dict[str, str]) -> dict[str, dic
     test utterances, so the overall figure is theirs; Piper's neural voice and the two slt
     voices (HTS, diphone) sound closest to people and tell whether the model learned speech or
     espeak-ng."""
-    from ds2_tf.metrics import error_rates
+    from ds2_tf.evaluation.metrics import error_rates
 
     groups: dict[str, tuple[list, list]] = {}
     with open(report_tsv, newline="", encoding="utf-8") as handle:

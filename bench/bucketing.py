@@ -38,10 +38,10 @@ def main() -> int:
     import numpy as np
     import tensorflow as tf
 
-    from ds2_tf.alphabet import Alphabet
+    from tfrecords_tools.alphabet import Alphabet
     from ds2_tf.config import preset
-    from ds2_tf.data import make_dataset
-    from ds2_tf.model import build_model
+    from ds2_tf.data.pipeline import make_dataset
+    from ds2_tf.model.deepspeech2 import build_model
 
     config = preset(args.preset)
     alphabet = Alphabet.load(Path(args.data) / "alphabet.json")

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import real_recordings  # noqa: E402
 from report import save  # noqa: E402
-from ds2_tf.spectrogram import log_power_spectrogram  # noqa: E402
+from tfrecords_tools.spectrogram import log_power_spectrogram  # noqa: E402
 from tfrecords_tools.writer import read_dataset_json, split_examples  # noqa: E402
 
 BANDS = 8

@@ -50,7 +50,7 @@ def main() -> None:
     import tensorflow as tf
 
     from ds2_tf.config import preset
-    from ds2_tf.fftconv import fft_conv2d, prefers_fft
+    from ds2_tf.model.fftconv import fft_conv2d, prefers_fft
 
     def direct(x, w, strides):
         return tf.nn.conv2d(x, w, [1, *strides, 1], "VALID")

@@ -32,11 +32,11 @@ def _import_heavy():
     import soundfile
     import tensorflow as tf
 
-    from ds2_tf.alphabet import Alphabet
+    from tfrecords_tools.alphabet import Alphabet
     from ds2_tf.config import preset
-    from ds2_tf.data import make_dataset
-    from ds2_tf.model import build_model
-    from ds2_tf.train import make_optimizer
+    from ds2_tf.data.pipeline import make_dataset
+    from ds2_tf.model.deepspeech2 import build_model
+    from ds2_tf.training.optimizer import make_optimizer
     from tfrecords_tools.ingest import prepare_corpus
     from tfrecords_tools.synth import synth_corpus
     from tfrecords_tools.writer import read_dataset_json, split_examples

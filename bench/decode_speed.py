@@ -35,11 +35,11 @@ def main() -> int:
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from ds2_tf.decode import beam_decode, greedy_decode, log_softmax
-    from ds2_tf.evaluate import split_outputs
-    from ds2_tf.lm_decoder import LMDecoder, LMDecoderConfig, prune_candidates
-    from ds2_tf.metrics import error_rates
-    from ds2_tf.run import load_run
+    from ds2_tf.decoding.ctc import beam_decode, greedy_decode, log_softmax
+    from ds2_tf.evaluation.evaluate import split_outputs
+    from ds2_tf.decoding.lm_beam import LMDecoder, LMDecoderConfig, prune_candidates
+    from ds2_tf.evaluation.metrics import error_rates
+    from ds2_tf.model.run_dir import load_run
 
     model, config, alphabet = load_run(args.run)
     _, refs, outputs = split_outputs(model, config, alphabet, args.data, args.split)

@@ -71,7 +71,7 @@ def breakdown(config, seconds: float, repeats: int) -> tuple[list[dict], list[st
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter
 
-    from ds2_tf.model import build_model
+    from ds2_tf.model.deepspeech2 import build_model
     from export.tflite import convert
 
     model = config.model
@@ -133,12 +133,13 @@ def main() -> int:
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
-    from ds2_tf.alphabet import Alphabet
+    from tfrecords_tools.alphabet import Alphabet
     from ds2_tf.config import preset
-    from ds2_tf.model import build_model
-    from ds2_tf.run import load_run
+    from ds2_tf.model.deepspeech2 import build_model
+    from ds2_tf.model.run_dir import load_run
     from export.savedmodel import export_saved_model
-    from export.streaming import StreamingModel, export_streaming
+    from ds2_tf.inference.streaming import StreamingModel
+    from export.streaming import export_streaming
     from export.tflite import export_tflite
 
     if args.run:

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import save  # noqa: E402
-from tfrecords_tools.synth import band_pass  # noqa: E402
+from tfrecords_tools.audio_effects import band_pass  # noqa: E402
 
 RATE = 16000
 
@@ -57,9 +57,9 @@ PROBES = {
 def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
-    from ds2_tf.decode import make_decoder
-    from ds2_tf.metrics import error_rates
-    from ds2_tf.run import load_run
+    from ds2_tf.decoding.ctc import make_decoder
+    from ds2_tf.evaluation.metrics import error_rates
+    from ds2_tf.model.run_dir import load_run
     from tfrecords_tools.audio import load_pcm16, pcm16_to_float
 
     parser = argparse.ArgumentParser(description=__doc__,

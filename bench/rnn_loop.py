@@ -12,7 +12,6 @@ side of the comparison is in bench/export_latency.py (its breakdown table). Writ
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
 import sys
@@ -28,7 +27,7 @@ from report import save  # noqa: E402
 def timed_functions(batch: int, steps: int, width: int, layers: int, units: int, train: bool):
     import tensorflow as tf
 
-    from ds2_tf.layers import BatchNormRNN, stacked_recurrence
+    from ds2_tf.model.bn_rnn import BatchNormRNN
 
     rnns = [BatchNormRNN(units, name=f"rnn{i}") for i in range(layers)]
     x = tf.random.normal([batch, steps, width])
@@ -46,13 +45,13 @@ def timed_functions(batch: int, steps: int, width: int, layers: int, units: int,
         @tf.function
         def run():
             for rnn in rnns:  # read when traced: each function keeps its own loop
-                rnn.loop = "auto" if loop == "fused" else "keras"
-            with stacked_recurrence(k) if loop == "stacked" else contextlib.nullcontext():
-                if not train:
-                    return forward()
-                with tf.GradientTape() as tape:
-                    loss = tf.reduce_sum(forward() ** 2)
-                return tape.gradient(loss, [v for r in rnns for v in r.trainable_variables])
+                rnn.loop = {"fused": "auto", "stacked": "stacked"}.get(loop, "keras")
+                rnn.stacked_steps = k
+            if not train:
+                return forward()
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(forward() ** 2)
+            return tape.gradient(loss, [v for r in rnns for v in r.trainable_variables])
         return run
 
     fns = {"Keras loops (2 per layer)": make("keras"), "stacked, 1 step / iteration":

@@ -10,8 +10,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from ds2_tf.layers import time_mask
-from ds2_tf.model import DeepSpeech2
+from ds2_tf.model.masked import time_mask
+from ds2_tf.model.deepspeech2 import DeepSpeech2
 
 
 class StockDeepSpeech2(DeepSpeech2):

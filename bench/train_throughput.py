@@ -67,7 +67,7 @@ def make_batches(config, shapes, seed: int = 0):
 def build(kind: str, config):
     import keras
 
-    from ds2_tf.model import DeepSpeech2
+    from ds2_tf.model.deepspeech2 import DeepSpeech2
     from stock_baseline import StockDeepSpeech2
     cls = DeepSpeech2 if kind == "ours" else StockDeepSpeech2
     model = cls(config.to_json(), NUM_CLASSES, name=f"{kind}_{config.preset}").build_for_inference()

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tfrecords_tools.spectrogram import FrameGeometry, num_bins, num_frames
 
 FEATURE_NORMALIZATIONS = ("global", "utterance")  # see FeatureConfig.normalization
 
@@ -28,9 +29,7 @@ class FeatureConfig:
     normalization: str = "global"  # one of FEATURE_NORMALIZATIONS
 
     def __post_init__(self):
-        if self.normalization not in FEATURE_NORMALIZATIONS:
-            raise ValueError(f"features.normalization must be one of {FEATURE_NORMALIZATIONS}, "
-                             f"got {self.normalization!r}")
+        check_normalization(self.normalization)
 
     @property
     def window_samples(self) -> int:
@@ -42,12 +41,18 @@ class FeatureConfig:
 
     @property
     def num_bins(self) -> int:
-        return self.window_samples // 2 + 1
+        return num_bins(self.window_samples)
 
     def num_frames(self, num_samples):
         """Spectrogram frames for ``num_samples`` (python int, numpy array or tensor)."""
-        frames = (num_samples - self.window_samples) // self.hop_samples + 1
-        return (frames + abs(frames)) // 2  # max(frames, 0) for ints, arrays and tensors alike
+        return num_frames(num_samples, self.window_samples, self.hop_samples)
+
+
+def check_normalization(normalization: str) -> str:
+    if normalization not in FEATURE_NORMALIZATIONS:
+        raise ValueError(f"features.normalization must be one of {FEATURE_NORMALIZATIONS}, "
+                         f"got {normalization!r}")
+    return normalization
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,11 @@ class ConvSpec:
     kernel: tuple[int, int]
     strides: tuple[int, int]
 
+    def output_bins(self, bins: int) -> int:
+        """Frequency bins out of this layer (k//2 zero padding on both sides, 'valid')."""
+        kf, sf = self.kernel[1], self.strides[1]
+        return (bins + 2 * (kf // 2) - kf) // sf + 1
+
 
 PAPER_CONV = (
     ConvSpec(32, (11, 41), (2, 2)),
@@ -66,8 +76,8 @@ PAPER_CONV = (
 )
 
 
-CONV_ALGORITHMS = ("auto", "direct", "fft")  # how conv layers compute; see ConvFrontEnd
-RNN_LOOPS = ("auto", "keras")  # how BN-RNNs run their recurrence in training; see BatchNormRNN
+CONV_ALGORITHMS = ("auto", "direct", "fft", "tflite")  # how conv layers compute; see ConvFrontEnd
+RNN_LOOPS = ("auto", "keras", "stacked")  # how BN-RNNs run their recurrence; see BatchNormRNN
 
 
 @dataclass(frozen=True)
@@ -84,11 +94,13 @@ class ModelConfig:
     relu_clip: float = 20.0
     bn_momentum: float = 0.99
     # How the conv layers compute (same weights and outputs): "auto" = through the FFT where that
-    # is faster (CPU, multi-channel layers; ds2_tf/fftconv.py), "direct" = Conv2D, "fft".
+    # is faster (CPU, multi-channel layers; ds2_tf/model/fftconv.py), "direct" = Conv2D, "fft",
+    # "tflite" = builtin TFLite ops only (the TFLite export builds its model with it).
     conv_algorithm: str = "auto"  # one of CONV_ALGORITHMS
-    # How GRU layers run their recurrence in training (same weights and outputs): "auto" = the
-    # XLA-compiled loops with a hand-written gradient (ds2_tf/fused_gru.py), "keras" = Keras's
-    # RNN loop. Inference, LSTM and exports always use Keras's loop.
+    # How BN-RNN layers run their recurrence (same weights and outputs): "auto" = in training, for
+    # GRU, the XLA-compiled loops with a hand-written gradient (ds2_tf/model/fused_gru.py), else
+    # Keras's RNN loop; "keras" = always Keras's loop; "stacked" = both directions in one loop,
+    # K steps per iteration (ds2_tf/model/stacked_loop.py; the TFLite export builds with it).
     rnn_loop: str = "auto"  # one of RNN_LOOPS
 
     def __post_init__(self):
@@ -161,9 +173,14 @@ class RunConfig:
                              "unidirectional (streaming) models must use 'global'")
 
     # ---- lengths: the single function every part (CTC, masks, data filter, exports) uses --------
+    @property
+    def geometry(self) -> FrameGeometry:
+        return FrameGeometry(self.features.window_samples, self.features.hop_samples,
+                             self.model.time_stride, self.preset)
+
     def output_length(self, num_samples):
         """Model output frames for ``num_samples`` of audio (int, numpy array or tensor)."""
-        return conv_output_length(self.features.num_frames(num_samples), self.model.conv)
+        return self.geometry.output_length(num_samples)
 
     # ---- (de)serialization --------------------------------------------------------------------
     def to_json(self) -> dict:
@@ -197,24 +214,6 @@ class RunConfig:
             updates[name] = dataclasses.replace(current, **changes) if isinstance(changes, dict) \
                 else changes
         return dataclasses.replace(self, **updates)
-
-
-def conv_output_length(frames, conv: tuple[ConvSpec, ...]):
-    """Each conv pads k//2 on both time sides and uses 'valid': out = ceil(in / stride).
-
-    Explicit symmetric padding keeps output frame i aligned to input frame i·stride whatever the
-    input length, so a padded batch and a lone utterance see the same frames.
-    """
-    for spec in conv:
-        stride = spec.strides[0]
-        frames = (frames + stride - 1) // stride
-    return frames
-
-
-def min_frames_for_label(label_ids) -> int:
-    """CTC needs one output frame per label plus one blank between each repeated pair."""
-    repeats = sum(1 for a, b in zip(label_ids, label_ids[1:]) if a == b)
-    return len(label_ids) + repeats
 
 
 PRESETS: dict[str, RunConfig] = {

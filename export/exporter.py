@@ -6,8 +6,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from ds2_tf.lm_decoder import LM_JSON, load_lm_settings
-from ds2_tf.run import load_run
+from ds2_tf.decoding.lm_beam import LM_JSON, load_lm_settings
+from ds2_tf.model.run_dir import load_run
 from export.savedmodel import export_saved_model
 from export.tflite import export_tflite
 

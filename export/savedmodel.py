@@ -18,9 +18,9 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from ds2_tf.alphabet import Alphabet
 from ds2_tf.config import RunConfig
-from ds2_tf.decode import greedy_decode_graph
+from ds2_tf.decoding.ctc import greedy_decode_graph
+from tfrecords_tools.alphabet import Alphabet
 
 WAVEFORM_SPEC = [tf.TensorSpec([None, None], tf.float32, name="waveform"),
                  tf.TensorSpec([None], tf.int32, name="num_samples")]

@@ -18,11 +18,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ds2_tf.alphabet import Alphabet
 from ds2_tf.config import RunConfig
-from ds2_tf.decode import greedy_ids
-from ds2_tf.fftconv import direct_convolution
-from ds2_tf.layers import stacked_recurrence
+from ds2_tf.decoding.ctc import greedy_ids
+from ds2_tf.model.deepspeech2 import rebuild_with_compute_paths
+from tfrecords_tools.alphabet import Alphabet
 
 
 def tflite_function(model):
@@ -37,12 +36,14 @@ def tflite_function(model):
 def convert(model, int8: bool = False, stacked: bool = True) -> bytes:
     """Keras model → .tflite bytes (builtin ops only; int8 = dynamic-range weight quantization).
 
-    The RNNs are traced as one stacked, unrolled loop per layer (``stacked_recurrence``): in
-    TFLite that runs 1.6–1.7× faster on 10 s of audio than Keras's per-direction loops, whose
-    cost grew with utterance length (bench/export_latency.py). ``stacked=False`` keeps Keras's
-    loops (for that comparison). Conv layers are traced direct: TFLite has no builtin IRFFT2D."""
-    with tempfile.TemporaryDirectory() as tmp, direct_convolution(), \
-            (stacked_recurrence() if stacked else contextlib.nullcontext()):
+    The model is rebuilt, same weights, with the compute paths TFLite runs: the RNNs as one
+    stacked, unrolled loop per layer (``rnn_loop="stacked"``), which in TFLite runs 1.6–1.7×
+    faster on 10 s of audio than Keras's per-direction loops, whose cost grew with utterance
+    length (bench/export_latency.py; ``stacked=False`` keeps Keras's loops for that comparison),
+    and the conv layers with builtin ops only (``conv_algorithm="tflite"``: no IRFFT2D)."""
+    model = rebuild_with_compute_paths(model, conv_algorithm="tflite",
+                                       rnn_loop="stacked" if stacked else "keras")
+    with tempfile.TemporaryDirectory() as tmp:
         archive = keras.export.ExportArchive()
         archive.track(model)
         archive.add_endpoint("serving_default", tflite_function(model),

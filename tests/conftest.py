@@ -64,7 +64,7 @@ def synth_corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_run(synth_corpus, tmp_path_factory) -> Path:
     """`tiny` over-fitted to the synthetic train split (the learning test checks its CER)."""
-    from ds2_tf.train import train
+    from ds2_tf.training.train import train
 
     out = tmp_path_factory.mktemp("run") / "tiny"
     train(str(synth_corpus), str(out), preset_name="tiny", train_overrides={"epochs": 60},

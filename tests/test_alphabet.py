@@ -1,6 +1,6 @@
 import pytest
 
-from ds2_tf.alphabet import Alphabet, TranscriptError
+from tfrecords_tools.alphabet import Alphabet, TranscriptError
 
 
 def test_english_normalization_strips_punctuation_and_case():

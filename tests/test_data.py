@@ -2,9 +2,9 @@
 import numpy as np
 import tensorflow as tf
 
-from ds2_tf.alphabet import Alphabet
+from tfrecords_tools.alphabet import Alphabet
 from ds2_tf.config import preset
-from ds2_tf.data import bucket_plan, make_dataset
+from ds2_tf.data.pipeline import bucket_plan, make_dataset
 from tests.conftest import needs_espeak
 
 SPLIT = {"length_histogram": {"edges_s": list(range(0, 17)),

@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from ds2_tf.decode import greedy_decode, greedy_decode_graph
-from ds2_tf.alphabet import Alphabet
+from ds2_tf.decoding.ctc import greedy_decode, greedy_decode_graph
+from tfrecords_tools.alphabet import Alphabet
 from tests.conftest import ds2, needs_espeak, write_audio
 
 

@@ -42,7 +42,7 @@ def exported(trained_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def keras_model(trained_run):
-    from ds2_tf.run import load_run
+    from ds2_tf.model.run_dir import load_run
 
     return load_run(trained_run)
 
@@ -54,7 +54,7 @@ def loaded(exported):
 
 def keras_outputs(keras_model, audio):
     model, _, alphabet = keras_model
-    from ds2_tf.decode import greedy_decode
+    from ds2_tf.decoding.ctc import greedy_decode
 
     out = model({"waveform": audio[None], "num_samples": np.array([len(audio)], np.int32)})
     log_probs = tf.nn.log_softmax(out["logits"]).numpy()
@@ -246,7 +246,7 @@ def test_tflite_float_matches_keras(exported, keras_model, synth_corpus, runtime
 
 
 def test_tflite_int8_cer_within_one_point_of_float(exported, synth_corpus):
-    from ds2_tf.metrics import error_rates
+    from ds2_tf.evaluation.metrics import error_rates
     from export.tflite import TFLiteRecognizer
 
     data = utterances(synth_corpus, "test") + utterances(synth_corpus, "train")
@@ -261,7 +261,7 @@ def test_tflite_int8_cer_within_one_point_of_float(exported, synth_corpus):
 
 
 def test_mixed_precision_run_exports_float32(synth_corpus, tmp_path):
-    from ds2_tf.train import train
+    from ds2_tf.training.train import train
     from export.exporter import export_run
 
     train(str(synth_corpus), str(tmp_path / "bf16"), preset_name="tiny",
@@ -272,3 +272,26 @@ def test_mixed_precision_run_exports_float32(synth_corpus, tmp_path):
     interpreter = tf.lite.Interpreter(model_path=written["tflite"][0])
     assert all(d["dtype"] in (np.float32, np.int32, np.int64, np.bool_)
                for d in interpreter.get_tensor_details() if d["dtype"] is not None)
+
+
+def test_loading_a_run_leaves_the_callers_dtype_policy_alone(trained_run):
+    import keras
+
+    from ds2_tf.model.deepspeech2 import rebuild_with_compute_paths
+    from ds2_tf.model.run_dir import load_run
+
+    saved = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model, _, _ = load_run(trained_run, precision="float32")
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"
+        assert model.dtype_policy.name == "float32"
+        tflite_model = rebuild_with_compute_paths(model, conv_algorithm="tflite",
+                                                  rnn_loop="stacked")
+        assert tflite_model.dtype_policy.name == "float32"
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"
+        assert tflite_model.rnns[0].loop == "stacked"
+        for a, b in zip(model.get_weights(), tflite_model.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    finally:
+        keras.config.set_dtype_policy(saved)

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from ds2_tf.config import RunConfig, preset
-from ds2_tf.features import Spectrogram
+from ds2_tf.features.spectrogram import Spectrogram
 from tests.conftest import TFLITE_LOG_PROB_ATOL, needs_espeak
 
 
@@ -58,8 +58,8 @@ def test_config_validates_and_old_configs_load_as_global():
 @needs_espeak
 @pytest.mark.slow
 def test_utterance_normalized_run_exports_to_saved_model_and_tflite(synth_corpus, tmp_path):
-    from ds2_tf.run import load_run
-    from ds2_tf.train import train
+    from ds2_tf.model.run_dir import load_run
+    from ds2_tf.training.train import train
     from export.exporter import export_run
     from export.tflite import TFLiteRecognizer
     from tfrecords_tools.writer import split_examples

@@ -3,9 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ds2_tf.fftconv import (FFT_TIME, MIN_INFERENCE_BATCH, direct_convolution, fft_conv2d,
-                            forced_direct, next_fast_len, prefers_fft)
-from ds2_tf.layers import ConvFrontEnd
+from ds2_tf.model.fftconv import FFT_TIME, MIN_INFERENCE_BATCH, fft_conv2d, next_fast_len, prefers_fft
+from ds2_tf.model.conv_front_end import ConvFrontEnd
 
 
 def test_next_fast_len():
@@ -65,29 +64,29 @@ def test_fft_conv2d_gradients_trace_with_unknown_batch_and_length():
                                        atol=1e-5 * float(tf.reduce_max(tf.abs(e))))
 
 
-def test_front_end_algorithms_agree_and_direct_context_wins():
+def test_front_end_algorithms_agree_and_tflite_uses_no_fft():
     specs = [{"filters": 8, "kernel": (5, 21), "strides": (2, 2)},
              {"filters": 8, "kernel": (5, 11), "strides": (1, 2)}]
     features = tf.random.stateless_normal((2, 50, 41), seed=(1, 2))
     lengths = tf.constant([50, 31])
     fft, direct = ConvFrontEnd(specs, algorithm="fft"), ConvFrontEnd(specs, algorithm="direct")
-    fft.build(features.shape)
-    direct.build(features.shape)
+    tflite = ConvFrontEnd(specs, algorithm="tflite")
+    for layer in (fft, direct, tflite):
+        layer.build(features.shape)
     direct.set_weights(fft.get_weights())
+    tflite.set_weights(fft.get_weights())
     want = direct(features, lengths)[0]
     np.testing.assert_allclose(fft(features, lengths)[0].numpy(), want.numpy(), atol=1e-4)
+    np.testing.assert_allclose(tflite(features, lengths)[0].numpy(), want.numpy(), atol=1e-4)
 
     # The second layer (8 input channels) goes through the FFT unless told otherwise.
     assert prefers_fft((5, 11, 8, 8), 8) != bool(tf.config.list_logical_devices("GPU"))
     assert not prefers_fft((5, 21, 1, 8), 1)
     graph = tf.function(lambda f, n: fft(f, n)[0]).get_concrete_function(features, lengths).graph
     assert any(op.type == "RFFT2D" for op in graph.get_operations())
-    with direct_convolution():
-        assert forced_direct()
-        graph = tf.function(lambda f, n: fft(f, n)[0]).get_concrete_function(features,
-                                                                             lengths).graph
-        assert not any(op.type.startswith(("RFFT", "IRFFT")) for op in graph.get_operations())
-    assert not forced_direct()
+    graph = tf.function(lambda f, n: tflite(f, n)[0]).get_concrete_function(features,
+                                                                            lengths).graph
+    assert not any(op.type.startswith(("RFFT", "IRFFT")) for op in graph.get_operations())
     with pytest.raises(ValueError, match="conv algorithm"):
         ConvFrontEnd(specs, algorithm="winograd")
 
@@ -116,9 +115,9 @@ def test_exports_of_a_model_with_an_fft_layer_match_keras(tmp_path):
     """The SavedModel keeps the FFT path (TF ops); TFLite is traced direct; both equal Keras."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from ds2_tf.alphabet import Alphabet
+    from tfrecords_tools.alphabet import Alphabet
     from ds2_tf.config import ConvSpec, preset
-    from ds2_tf.model import build_model
+    from ds2_tf.model.deepspeech2 import build_model
     from export.savedmodel import export_saved_model
     from export.tflite import convert, op_names
 

@@ -5,8 +5,9 @@ import pytest
 import tensorflow as tf
 
 from ds2_tf.config import ModelConfig
-from ds2_tf.fused_gru import gru_sequence
-from ds2_tf.layers import BatchNormRNN, ProjectedGRUCell
+from ds2_tf.model.fused_gru import gru_sequence
+from ds2_tf.model.bn_rnn import BatchNormRNN
+from ds2_tf.model.cells import ProjectedGRUCell
 
 
 def outputs_and_grads(layer, x, mask, weights, loop):

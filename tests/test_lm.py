@@ -5,8 +5,8 @@ import sys
 import numpy as np
 import pytest
 
-from ds2_tf.lm_decoder import INSTALL_HINT, prune_candidates
-from ds2_tf.ngram import BOS, EOS, UNK, KneserNeyModel
+from ds2_tf.decoding.lm_beam import INSTALL_HINT, prune_candidates
+from ds2_tf.language_model.ngram import BOS, EOS, UNK, KneserNeyModel
 from tests.conftest import REPO, ds2, needs_espeak
 
 TEXT = """the cat sat on the mat
@@ -80,10 +80,10 @@ def test_missing_decoder_packages_give_an_install_hint(tmp_path):
 @pytest.fixture(scope="module")
 def lm_setup(trained_run, synth_corpus, tmp_path_factory):
     pytest.importorskip("pyctcdecode", reason=INSTALL_HINT)
-    from ds2_tf.decode import log_softmax
-    from ds2_tf.evaluate import split_outputs
-    from ds2_tf.lm_build import build_from_sources
-    from ds2_tf.run import load_run
+    from ds2_tf.decoding.ctc import log_softmax
+    from ds2_tf.evaluation.evaluate import split_outputs
+    from ds2_tf.language_model.build import build_from_sources
+    from ds2_tf.model.run_dir import load_run
 
     arpa = tmp_path_factory.mktemp("lm") / "train.arpa"
     build_from_sources(str(arpa), 3, data=str(synth_corpus), split="train")
@@ -95,9 +95,9 @@ def lm_setup(trained_run, synth_corpus, tmp_path_factory):
 @pytest.mark.slow
 @needs_espeak
 def test_lm_decoding_beats_greedy_where_the_model_errs(lm_setup):
-    from ds2_tf.decode import greedy_ids
-    from ds2_tf.lm_decoder import LMDecoder, LMDecoderConfig
-    from ds2_tf.metrics import error_rates
+    from ds2_tf.decoding.ctc import greedy_ids
+    from ds2_tf.decoding.lm_beam import LMDecoder, LMDecoderConfig
+    from ds2_tf.evaluation.metrics import error_rates
 
     arpa, alphabet, refs, log_probs = lm_setup
     greedy = [alphabet.decode(greedy_ids(lp, n, alphabet.blank_index)) for lp, n in log_probs]
@@ -111,7 +111,7 @@ def test_lm_decoding_beats_greedy_where_the_model_errs(lm_setup):
 @pytest.mark.slow
 @needs_espeak
 def test_alpha_beta_zero_equals_plain_beam_search(lm_setup):
-    from ds2_tf.lm_decoder import LMDecoder, LMDecoderConfig
+    from ds2_tf.decoding.lm_beam import LMDecoder, LMDecoderConfig
 
     arpa, alphabet, _, log_probs = lm_setup
     with_lm = LMDecoder(alphabet, arpa, LMDecoderConfig(alpha=0.0, beta=0.0, beam_width=32))

@@ -6,9 +6,10 @@ import tarfile
 
 import pytest
 
-from ds2_tf.alphabet import Alphabet
-from ds2_tf.lm_text import (ENGLISH_SOURCES, TextSource, TextSourceError, fetch, held_out_filter,
-                            split_sentences, tarball_texts, write_english_text)
+from tfrecords_tools.alphabet import Alphabet
+from ds2_tf.language_model.text import (ENGLISH_SOURCES, TextSource, TextSourceError, fetch,
+                                        held_out_filter, split_sentences, tarball_texts,
+                                        write_english_text)
 from tests.conftest import ds2
 
 NORMALIZE = lambda text: Alphabet.english().normalize(text, "map")  # noqa: E731

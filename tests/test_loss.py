@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from ds2_tf.loss import ctc_loss, sparse_labels
+from ds2_tf.training.loss import ctc_loss, sparse_labels
 
 
 def numpy_ctc_nll(logits: np.ndarray, labels: list[int], blank: int) -> float:

@@ -188,7 +188,7 @@ def test_workers_stop_cleanly_when_the_caller_stops_early_on_an_endless_stream()
     import itertools
     import multiprocessing
 
-    from ds2_tf.alphabet import Alphabet
+    from tfrecords_tools.alphabet import Alphabet
     from ds2_tf.config import preset
     from tfrecords_tools.manifests import Item
     from tfrecords_tools.prepare import PrepareOptions, Skipped, run_jobs

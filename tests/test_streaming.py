@@ -3,11 +3,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ds2_tf.alphabet import Alphabet
+from tfrecords_tools.alphabet import Alphabet
 from ds2_tf.config import ConvSpec, preset
-from ds2_tf.decode import greedy_ids
-from ds2_tf.model import build_model
-from export.streaming import StreamingModel, StreamingTranscriber, export_streaming
+from ds2_tf.decoding.ctc import greedy_ids
+from ds2_tf.model.deepspeech2 import build_model
+from ds2_tf.inference.streaming import StreamingModel, StreamingTranscriber
+from export.streaming import export_streaming
 from tests.conftest import ds2, needs_espeak
 
 ALPHABET = Alphabet.english()
@@ -93,7 +94,7 @@ def test_exported_streaming_savedmodel_and_tflite_match(tmp_path):
 
 @pytest.fixture(scope="module")
 def streaming_run(synth_corpus, tmp_path_factory):
-    from ds2_tf.train import train
+    from ds2_tf.training.train import train
 
     out = tmp_path_factory.mktemp("stream") / "run"
     train(str(synth_corpus), str(out), preset_name="tiny-streaming",

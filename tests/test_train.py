@@ -21,7 +21,7 @@ pytestmark = needs_espeak
 
 @pytest.mark.slow
 def test_tiny_learns_a_few_synthetic_utterances(trained_run, synth_corpus):
-    from ds2_tf.evaluate import evaluate
+    from ds2_tf.evaluation.evaluate import evaluate
 
     result = evaluate(trained_run, synth_corpus, split="train")
     assert result["cer"] <= 0.05, result
@@ -32,7 +32,8 @@ def test_tiny_learns_a_few_synthetic_utterances(trained_run, synth_corpus):
 
 
 def test_schedule_warms_up_then_anneals_by_steps_or_by_the_time_budget():
-    from ds2_tf.train import BudgetCosine, TimeBudget
+    from ds2_tf.training.callbacks import TimeBudget
+    from ds2_tf.training.optimizer import BudgetCosine
 
     progress = tf.Variable(0.0)
     lr = BudgetCosine(1.0, warmup_steps=10, total_steps=1000, final_fraction=0.05,
@@ -53,7 +54,7 @@ def test_schedule_warms_up_then_anneals_by_steps_or_by_the_time_budget():
     assert budget.expired and float(progress) == 1.0
 
     from ds2_tf.config import preset
-    from ds2_tf.train import make_schedule
+    from ds2_tf.training.optimizer import make_schedule
     short = make_schedule(preset("small").train, total_steps=140)  # decay_steps is 20 000
     assert float(short(140)) == pytest.approx(6e-4 * 0.05, rel=1e-3)  # annealed by the run's end
     long = make_schedule(preset("small").train, total_steps=50_000)
@@ -61,11 +62,12 @@ def test_schedule_warms_up_then_anneals_by_steps_or_by_the_time_budget():
 
 
 def test_nan_batch_triggers_the_guard_naming_the_step(synth_corpus):
-    from ds2_tf.alphabet import Alphabet
+    from tfrecords_tools.alphabet import Alphabet
     from ds2_tf.config import preset
-    from ds2_tf.data import make_dataset
-    from ds2_tf.model import build_model
-    from ds2_tf.train import NaNGuard, NonFiniteLoss, make_optimizer
+    from ds2_tf.data.pipeline import make_dataset
+    from ds2_tf.model.deepspeech2 import build_model
+    from ds2_tf.training.callbacks import NaNGuard, NonFiniteLoss
+    from ds2_tf.training.optimizer import make_optimizer
 
     config = preset("tiny").replace(train={"batch_frames": 800})
     model = build_model(config, 29)
@@ -171,8 +173,8 @@ def test_mixed_bfloat16_training_with_weight_averaging_loads_back_as_float32(syn
                                                                              tmp_path):
     import keras
 
-    from ds2_tf.run import load_run
-    from ds2_tf.train import train
+    from ds2_tf.model.run_dir import load_run
+    from ds2_tf.training.train import train
 
     summary = train(str(synth_corpus), str(tmp_path / "bf16"), preset_name="tiny",
                     train_overrides={"epochs": 1, "precision": "mixed_bfloat16",
@@ -189,7 +191,7 @@ def test_mixed_bfloat16_training_with_weight_averaging_loads_back_as_float32(syn
 
 
 def test_best_checkpoint_selection_uses_cer_while_wer_is_saturated():
-    from ds2_tf.train import selection_score
+    from ds2_tf.training.callbacks import selection_score
 
     # epochs of a real demo run: WER stuck near 100 % while CER fell from 87 % to 50 %
     epochs = [(0.999, 0.867), (1.002, 0.793), (1.010, 0.740), (1.059, 0.584), (1.007, 0.504)]
@@ -200,19 +202,39 @@ def test_best_checkpoint_selection_uses_cer_while_wer_is_saturated():
 
 
 def test_train_flags_override_the_preset(monkeypatch):
-    from ds2_tf import cli
+    from ds2_tf.cli import build_parser
 
     seen = {}
-    monkeypatch.setattr("ds2_tf.train.train", lambda *a, **kw: seen.update(kw))
+    monkeypatch.setattr("ds2_tf.training.train.train", lambda *a, **kw: seen.update(kw))
     for flags, key, expected in ((["--spec-augment"], "spec_augment", True),
                                  (["--no-spec-augment"], "spec_augment", False),
                                  (["--ema", "0.999"], "ema_momentum", 0.999)):
-        args = cli.build_parser().parse_args(["train", "--data", "d", "--out", "o", *flags])
+        args = build_parser().parse_args(["train", "--data", "d", "--out", "o", *flags])
         args.func(args)
         assert seen["train_overrides"][key] == expected
-    args = cli.build_parser().parse_args(["train", "--data", "d", "--out", "o"])
+    args = build_parser().parse_args(["train", "--data", "d", "--out", "o"])
     args.func(args)
     assert not {"spec_augment", "ema_momentum"} & set(seen["train_overrides"])  # the preset decides
+    assert seen["feature_overrides"] == {}
+    args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--batch-frames",
+                                      "4000", "--feature-normalization", "utterance"])
+    args.func(args)
+    assert seen["train_overrides"] == {"batch_frames": 4000}
+    assert seen["feature_overrides"] == {"normalization": "utterance"}
+
+
+def test_every_train_flag_in_the_table_names_a_config_field():
+    import dataclasses
+
+    from ds2_tf.cli import build_parser
+    from ds2_tf.cli.train_command import TRAIN_FLAGS
+    from ds2_tf.config import RunConfig
+
+    dests = {a.dest for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions}
+    fields = {name: {f.name for f in dataclasses.fields(getattr(RunConfig(), name))}
+              for name in ("train", "features")}
+    for dest, section, field in TRAIN_FLAGS:
+        assert dest in dests and field in fields[section], (dest, section, field)
 
 
 @pytest.mark.parametrize("flags, reason", [
@@ -231,7 +253,7 @@ def test_bad_train_flags_are_one_line_errors_before_any_data_is_read(tmp_path, f
                                           ("amx_tile amx_bf16", False)])
 def test_mixed_bfloat16_warns_on_cpus_without_bfloat16_instructions(tmp_path, monkeypatch, capsys,
                                                                     flags, warns):
-    from ds2_tf import train
+    from ds2_tf.training import devices as train
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
@@ -280,9 +302,9 @@ def test_averaged_weights_under_mirrored_strategy_over_two_cpus(tmp_path):
 def test_init_from_starts_where_the_source_run_ended(trained_run, synth_corpus, tmp_path):
     """Fine-tuning: one step from the trained run stays near its CER (a fresh tiny model is at
     ~100 %), the source's feature statistics come along, and the run records where it began."""
-    from ds2_tf.evaluate import evaluate
-    from ds2_tf.run import load_run
-    from ds2_tf.train import train
+    from ds2_tf.evaluation.evaluate import evaluate
+    from ds2_tf.model.run_dir import load_run
+    from ds2_tf.training.train import train
 
     out = tmp_path / "tuned"
     train(str(synth_corpus), str(out), preset_name="tiny",
@@ -298,7 +320,7 @@ def test_init_from_starts_where_the_source_run_ended(trained_run, synth_corpus, 
 
 
 def test_init_from_rejects_another_network_alphabet_or_a_missing_run(synth_corpus, tmp_path):
-    from ds2_tf.alphabet import Alphabet
+    from tfrecords_tools.alphabet import Alphabet
     from ds2_tf.config import preset
     from tests.conftest import ds2
 

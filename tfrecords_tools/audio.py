@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +88,18 @@ def _short(err: Exception) -> str:
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     text = re.sub(r"^Error opening '.*?': ", "", text)  # the caller already names the file
     return text.replace(" : ", ": ")[:160]
+
+
+class SynthError(RuntimeError):
+    """No engine or no text to synthesize with (the message says how to install it)."""
+
+
+def run_program(cmd: list[str], stdin: bytes | None = None, timeout: float = 60) -> bytes:
+    try:
+        result = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise AudioError(f"{cmd[0]} failed ({err})") from None
+    if result.returncode != 0:
+        raise AudioError(f"{cmd[0]} exited {result.returncode}: "
+                         f"{result.stderr.decode(errors='replace').strip()[:120]}")
+    return result.stdout

@@ -5,10 +5,17 @@ import os
 import sys
 from pathlib import Path
 
-from ds2_tf.config import preset
+from tfrecords_tools.alphabet import Alphabet
 from tfrecords_tools.manifests import read_source
-from tfrecords_tools.prepare import (PrepareOptions, output_dir_ready, print_skips,
-                                     record_split, resolve_alphabet, write_split)
+from tfrecords_tools.prepare import (
+    PrepareOptions,
+    output_dir_ready,
+    print_skips,
+    record_split,
+    resolve_alphabet,
+    write_split,
+)
+from tfrecords_tools.spectrogram import FrameGeometry
 from tfrecords_tools.writer import DATASET_JSON, read_dataset_json, write_dataset_json
 
 
@@ -26,7 +33,7 @@ def parse_sources(specs: list[str]) -> dict[str, list[str]]:
 
 
 def prepare_corpus(out_dir: str | Path, sources: list[str], alphabet: str = "english",
-                   unknown_chars: str = "skip", preset_name: str = "small",
+                   unknown_chars: str = "skip", geometry: FrameGeometry = FrameGeometry(),
                    min_duration_s: float = 0.0, max_duration_s: float = float("inf"),
                    workers: int | None = None, overwrite: bool = False,
                    compress: bool = False, shard_mb: int = 32) -> dict:
@@ -42,13 +49,11 @@ def prepare_corpus(out_dir: str | Path, sources: list[str], alphabet: str = "eng
             jobs.extend(read_source(path))
         jobs_by_split[split] = jobs
     if info.get("alphabet") and alphabet in ("english", "auto") and not overwrite:
-        from ds2_tf.alphabet import Alphabet
         chars = Alphabet.from_json(info["alphabet"])  # keep splits of one corpus consistent
     else:
         base = jobs_by_split.get("train") or next(iter(jobs_by_split.values()))
         chars = resolve_alphabet(alphabet, (j.transcript for j in base if not j.error))
-    options = PrepareOptions(chars, preset(preset_name), unknown_chars, min_duration_s,
-                             max_duration_s)
+    options = PrepareOptions(chars, geometry, unknown_chars, min_duration_s, max_duration_s)
     workers = workers or os.cpu_count() or 1
     for split, jobs in jobs_by_split.items():
         stats = write_split(out_dir, split, jobs, options, workers, total=len(jobs),

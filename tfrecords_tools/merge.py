@@ -23,8 +23,12 @@ import numpy as np
 
 from tfrecords_tools.audio import SAMPLE_RATE_HZ
 from tfrecords_tools.prepare import SplitStats
-from tfrecords_tools.writer import (DATASET_JSON, read_dataset_json, split_examples,
-                                    write_dataset_json)
+from tfrecords_tools.writer import (
+    DATASET_JSON,
+    read_dataset_json,
+    split_examples,
+    write_dataset_json,
+)
 
 LM_TEXT = "lm_text_train.txt"  # written by `ds2 synth`: the training sentence pool
 

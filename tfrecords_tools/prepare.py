@@ -14,25 +14,33 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from ds2_tf.alphabet import Alphabet, TranscriptError
-from ds2_tf.config import RunConfig, min_frames_for_label
-from ds2_tf.spectrogram import log_power_spectrogram
+from tfrecords_tools.alphabet import Alphabet, TranscriptError
 from tfrecords_tools.audio import SAMPLE_RATE_HZ, AudioError, load_pcm16, pcm16_to_float
 from tfrecords_tools.manifests import Item
+from tfrecords_tools.spectrogram import (
+    FrameGeometry,
+    log_power_spectrogram,
+    min_frames_for_label,
+)
 
 
 @dataclass(frozen=True)
 class PrepareOptions:
     alphabet: Alphabet
-    config: RunConfig  # its output_length decides which utterances are too short for their label
+    # the model's framing and time stride: its output_length decides which utterances are too
+    # short for their label (``ds2_tf``'s RunConfig.geometry of the preset being prepared for)
+    geometry: FrameGeometry = FrameGeometry()
     unknown_chars: str = "skip"
     min_duration_s: float = 0.0
     max_duration_s: float = float("inf")
     compute_stats: bool = True
+    # recipe → (int16 PCM, extra) for items made by TTS (``tfrecords_tools.tts.render``); a
+    # module-level function, so spawned workers receive it by reference
+    render: Callable | None = None
 
 
 @dataclass
@@ -78,8 +86,9 @@ def process(job: Item) -> Utterance | Skipped:
     extra: dict = {}
     try:
         if job.recipe is not None:
-            from tfrecords_tools.synth import render  # only synth jobs need the TTS code
-            pcm, extra = render(job.recipe)
+            if options.render is None:
+                raise AudioError("a synthesis recipe, but no renderer was given")
+            pcm, extra = options.render(job.recipe)
         else:
             pcm = load_pcm16(job.audio_path)
     except AudioError as err:
@@ -91,16 +100,16 @@ def process(job: Item) -> Utterance | Skipped:
     if seconds > options.max_duration_s:
         return Skipped(job.where, f"{seconds:.2f} s is longer than --max-duration "
                                   f"{options.max_duration_s:g} s")
-    frames = int(options.config.output_length(len(pcm)))
+    frames = int(options.geometry.output_length(len(pcm)))
     needed = min_frames_for_label(label)
     if frames < needed:
         return Skipped(job.where, f"too short for its transcript: {frames} output frames < "
                                   f"{needed} needed (label length + repeats) at time stride "
-                                  f"{options.config.model.time_stride}")
+                                  f"{options.geometry.time_stride}")
     utt = Utterance(job.utt_id, pcm.tobytes(), transcript, job.speaker, len(pcm), extra=extra)
     if options.compute_stats:
-        spec = log_power_spectrogram(pcm16_to_float(pcm), options.config.features.window_samples,
-                                     options.config.features.hop_samples).astype(np.float64)
+        spec = log_power_spectrogram(pcm16_to_float(pcm), options.geometry.window_samples,
+                                     options.geometry.hop_samples).astype(np.float64)
         utt.bin_sum, utt.bin_sumsq, utt.frames = spec.sum(0), (spec * spec).sum(0), len(spec)
     return utt
 
@@ -240,7 +249,7 @@ def write_split(out_dir: Path, split: str, jobs: Iterable[Item], options: Prepar
     from tfrecords_tools.schema import make_example
     from tfrecords_tools.writer import ShardedWriter
 
-    stats = SplitStats(options.config.features.num_bins)
+    stats = SplitStats(options.geometry.num_bins)
     with ShardedWriter(out_dir, split, shard_bytes, compress) as writer:
         results = run_jobs(jobs, options, workers)
         try:
@@ -265,10 +274,10 @@ def record_split(info: dict, split: str, stats: SplitStats, options: PrepareOpti
     info.setdefault("version", 1)
     info["sample_rate_hz"] = SAMPLE_RATE_HZ
     info["alphabet"] = options.alphabet.to_json()
-    info["label_filter"] = {"preset": options.config.preset,
-                            "time_stride": options.config.model.time_stride,
-                            "window_samples": options.config.features.window_samples,
-                            "hop_samples": options.config.features.hop_samples}
+    geometry = options.geometry
+    info["label_filter"] = {"preset": geometry.preset, "time_stride": geometry.time_stride,
+                            "window_samples": geometry.window_samples,
+                            "hop_samples": geometry.hop_samples}
     summary = stats.summary(stats.shards)
     if extra:
         summary.update(extra)
@@ -277,8 +286,8 @@ def record_split(info: dict, split: str, stats: SplitStats, options: PrepareOpti
     current = info.get("feature_stats", {}).get("split")
     if moments and (split == "train" or current in (None, split)):
         info["feature_stats"] = {"split": split, **moments,
-                                 "window_samples": options.config.features.window_samples,
-                                 "hop_samples": options.config.features.hop_samples}
+                                 "window_samples": geometry.window_samples,
+                                 "hop_samples": geometry.hop_samples}
     return info
 
 

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import soundfile
 
-from ds2_tf.quiet import native_stderr_silenced
+from tfrecords_tools.quiet import native_stderr_silenced
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 with native_stderr_silenced():  # TensorFlow's start-up notices (CUDA probing on CPU machines)

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ds2_tf.train import AveragedWeightsAtEpochEnd
+from ds2_tf.training.callbacks import AveragedWeightsAtEpochEnd
 
 
 def one_weight_run(raw_path, stop_early: bool, strategy=None) -> dict:

@@ -12,7 +12,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from ds2_tf.config import preset  # noqa: E402
-from ds2_tf.model import build_model  # noqa: E402
+from ds2_tf.model.deepspeech2 import build_model  # noqa: E402
 
 config = preset("tiny")
 rng = np.random.default_rng(0)

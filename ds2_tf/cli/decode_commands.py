@@ -1,0 +1,64 @@
+"""``ds2 evaluate | transcribe | report``: decode with a trained model and score it."""
+from __future__ import annotations
+
+
+from ds2_tf.cli.arguments import add_decoder_flags, lm_options
+
+
+def cmd_evaluate(args) -> int:
+    from ds2_tf.evaluation.evaluate import evaluate
+
+    result = evaluate(args.run, args.data, split=args.split, decoder=args.decoder,
+                      beam_width=args.beam_width, report=args.report, limit=args.limit,
+                      **lm_options(args))
+    print(f"{args.split}: WER {100 * result['wer']:.2f}%  CER {100 * result['cer']:.2f}%  "
+          f"({result['num_utterances']} utterances, {result['decoder']} decoding) "
+          f"report: {result['report']}")
+    return 0
+
+
+def cmd_transcribe(args) -> int:
+    from ds2_tf.inference.transcribe import transcribe_files
+
+    failures = transcribe_files(args.run, args.files, decoder=args.decoder,
+                                beam_width=args.beam_width, streaming=args.stream,
+                                **lm_options(args))
+    return 1 if failures == len(args.files) else 0
+
+
+def cmd_report(args) -> int:
+    from ds2_tf.evaluation.report import report
+
+    result = report(args.run, data_dir=args.data, export_dir=args.export, out=args.out)
+    print(result["table"])
+    print(f"table: {result['markdown']}" + (f"  curves: {result['png']}" if result["png"] else ""))
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="corpus-level WER/CER on a split")
+    p.add_argument("--run", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--split", default="test")
+    add_decoder_flags(p)
+    p.add_argument("--report", default=None, help="per-utterance TSV (default: RUN/eval-SPLIT.tsv)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N utterances")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("transcribe", help="transcribe audio files")
+    p.add_argument("run")
+    p.add_argument("files", nargs="+")
+    add_decoder_flags(p)
+    p.add_argument("--stream", action="store_true",
+                   help="feed the audio chunk by chunk and print partial results as they arrive "
+                        "(unidirectional models, e.g. the 'streaming' preset)")
+    p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser("report", help="results table (Markdown) and training-curves PNG of a run")
+    p.add_argument("--run", required=True)
+    p.add_argument("--data", default=None, help="the corpus (adds its size and speakers)")
+    p.add_argument("--export", default=None, help="an export root (adds model sizes)")
+    p.add_argument("--out", default=None, help="Markdown file (default RUN/results.md; the PNG "
+                   "goes next to it as training_curves.png)")
+    p.set_defaults(func=cmd_report)
+

@@ -1,0 +1,79 @@
+"""``ds2 transcribe RUN files…``: one line per file; a bad file gets a one-line error and the
+rest are still transcribed."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from ds2_tf.decoding.ctc import make_decoder
+from ds2_tf.model.run_dir import load_run, run_files
+from tfrecords_tools.audio import AudioError, load_pcm16, pcm16_to_float
+
+
+def transcribe_waveforms(model, waveforms: list[np.ndarray], decode_fn) -> list[str]:
+    """Float waveforms at 16 kHz → transcripts (one padded batch)."""
+    lengths = np.array([len(w) for w in waveforms], np.int32)
+    batch = np.zeros((len(waveforms), max(lengths)), np.float32)
+    for i, w in enumerate(waveforms):
+        batch[i, : len(w)] = w
+    out = model({"waveform": tf.constant(batch), "num_samples": tf.constant(lengths)},
+                training=False)
+    return decode_fn(out["logits"].numpy(), out["output_length"].numpy())
+
+
+def streaming_transcriber(model, config, alphabet, chunk_frames: int = 32):
+    """A StreamingTranscriber running the run's model chunk by chunk (unidirectional models)."""
+    from ds2_tf.inference.streaming import StreamingModel, StreamingTranscriber
+
+    streaming = StreamingModel(model, config, chunk_frames)
+    step = tf.function(streaming.step)
+    return StreamingTranscriber(lambda inputs: step({k: tf.constant(v) for k, v in inputs.items()}),
+                                streaming.chunk_samples, streaming.initial_state(), alphabet,
+                                streaming.flush_steps)
+
+
+def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=sys.stdout,
+                     streaming: bool = False, piece_seconds: float = 0.5, **lm_options) -> int:
+    """Prints ``path<TAB>transcript`` per file; returns the number of files that failed.
+
+    With ``streaming``, audio is fed in ``piece_seconds`` pieces as if it were arriving, and
+    each changed partial result is printed as ``path<TAB>… partial`` before the final line.
+    """
+    config, alphabet = run_files(run_dir)  # set the decoder up first: fail fast on a missing LM
+    decode_fn = make_decoder(alphabet, decoder, beam_width, run_dir=run_dir, **lm_options)
+    if streaming and config.model.bidirectional:
+        raise ValueError(f"{run_dir}: --stream needs a unidirectional model (preset 'streaming'); "
+                         "this run is bidirectional")
+    model, config, alphabet = load_run(run_dir)
+    failures = 0
+    for path in files:
+        try:
+            audio = pcm16_to_float(load_pcm16(path, config.features.sample_rate_hz))
+        except AudioError as err:
+            print(f"ds2 transcribe: error: {path}: {err}", file=sys.stderr)
+            failures += 1
+            continue
+        if len(audio) < config.features.window_samples:
+            print(f"ds2 transcribe: error: {path}: audio shorter than one "
+                  f"{config.features.window_ms:g} ms frame", file=sys.stderr)
+            failures += 1
+            continue
+        if streaming:
+            transcriber = streaming_transcriber(model, config, alphabet)
+            shown = ""
+            piece = int(piece_seconds * config.features.sample_rate_hz)
+            for start in range(0, len(audio), piece):
+                partial = transcriber.accept(audio[start: start + piece])
+                if partial != shown:
+                    print(f"{path}\t… {partial}", file=stream, flush=True)
+                    shown = partial
+            text = transcriber.finish()
+            if decoder != "greedy":  # partials are greedy; the final result uses the decoder
+                log_probs = transcriber.all_log_probs()
+                text = decode_fn(log_probs[None], [len(log_probs)])[0]
+        else:
+            text = transcribe_waveforms(model, [audio], decode_fn)[0]
+        print(f"{path}\t{text}", file=stream, flush=True)
+    return failures

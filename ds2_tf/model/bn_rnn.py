@@ -1,0 +1,114 @@
+"""The paper's BN-RNN layer: sequence-wise batch norm on the input projection, then the recurrence."""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from ds2_tf.config import RNN_LOOPS
+from ds2_tf.model.cells import CELLS
+from ds2_tf.model.fused_gru import gru_sequence
+from ds2_tf.model.masked import MaskedBatchNorm, reverse_time
+from ds2_tf.model.stacked_loop import STEPS_PER_ITERATION, run_recurrence
+
+
+@keras.saving.register_keras_serializable(package="ds2_tf")
+class BatchNormRNN(keras.layers.Layer):
+    """The paper's BN-RNN: h_t = f(B(W x_t) + U h_{t-1}).
+
+    The input projection W x for the whole sequence (both directions) is one matmul, normalized by
+    sequence-wise BN over valid frames; the recurrent cells then only compute U h_{t-1}.
+    Bidirectional outputs are summed, as in the paper.
+
+    ``loop`` picks how the recurrence runs, with the same weights and outputs (see
+    ``ModelConfig.rnn_loop``); ``stacked_steps`` is K for ``loop="stacked"``.
+    """
+
+    def __init__(self, units: int, cell: str = "gru", bidirectional: bool = True,
+                 batch_norm: bool = True, momentum: float = 0.99, loop: str = "auto",
+                 stacked_steps: int = STEPS_PER_ITERATION, **kwargs):
+        super().__init__(**kwargs)
+        if loop not in RNN_LOOPS:
+            raise ValueError(f"loop must be one of {RNN_LOOPS}, not {loop!r}")
+        self.units = units
+        self.cell = cell
+        self.loop = loop
+        self.stacked_steps = stacked_steps
+        self.bidirectional = bidirectional
+        self.batch_norm = batch_norm
+        self.momentum = momentum
+        self.supports_masking = True
+        cell_cls = CELLS[cell]
+        directions = 2 if bidirectional else 1
+        self.projection = keras.layers.Dense(cell_cls.gates * units * directions,
+                                             use_bias=not batch_norm, name="projection")
+        self.norm = MaskedBatchNorm(momentum, name="projection_bn") if batch_norm else None
+        self.forward = keras.layers.RNN(cell_cls(units, name="forward_cell"),
+                                        return_sequences=True, return_state=True, name="forward")
+        self.backward = (keras.layers.RNN(cell_cls(units, name="backward_cell"),
+                                          return_sequences=True, go_backwards=True,
+                                          name="backward") if bidirectional else None)
+
+    def build(self, input_shape):
+        self.projection.build(input_shape)
+        gates_dim = CELLS[self.cell].gates * self.units
+        width = gates_dim * (2 if self.bidirectional else 1)
+        if self.norm is not None:
+            self.norm.build((None, None, width))
+        self.forward.build((None, None, gates_dim))
+        if self.backward is not None:
+            self.backward.build((None, None, gates_dim))
+
+    def call(self, inputs, mask=None, training=False, initial_state=None, return_state=False):
+        """``initial_state``/``return_state`` carry the forward recurrence across chunks
+        (streaming, unidirectional models only)."""
+        projected = self.projection(inputs)
+        if self.norm is not None:
+            projected = self.norm(projected, mask=mask, training=training)
+        bool_mask = None if mask is None else tf.cast(mask, tf.bool)
+        if self.loop == "stacked":
+            outputs, states = self._stacked(projected, bool_mask, initial_state)
+        elif training and self.loop == "auto" and self.cell == "gru" and initial_state is None:
+            outputs, states = self._fused(projected, bool_mask), []
+        elif self.bidirectional:
+            fwd_in, bwd_in = tf.split(projected, 2, axis=-1)
+            outputs = self.forward(fwd_in, mask=bool_mask, training=training)[0]
+            backward = self.backward(bwd_in, mask=bool_mask, training=training)
+            outputs, states = outputs + tf.reverse(backward, axis=[1]), []
+        else:
+            fwd = self.forward(projected, mask=bool_mask, initial_state=initial_state,
+                               training=training)
+            outputs, states = fwd[0], list(fwd[1:])
+        if mask is not None:
+            outputs = outputs * tf.cast(mask, outputs.dtype)[:, :, None]
+        return (outputs, states) if return_state else outputs
+
+    def _fused(self, projected, mask):
+        """Training: ``gru_sequence`` per direction (the two loops run in parallel)."""
+        def run(cell, inputs, mask):
+            return gru_sequence(inputs, mask, cell.recurrent_kernel, cell.recurrent_bias)
+
+        if not self.bidirectional:
+            return run(self.forward.cell, projected, mask)
+        fwd_in, bwd_in = tf.split(projected, 2, axis=-1)
+        return run(self.forward.cell, fwd_in, mask) + reverse_time(
+            run(self.backward.cell, reverse_time(bwd_in), reverse_time(mask)))
+
+    def _stacked(self, projected, mask, initial_state):
+        if not self.bidirectional:
+            initial = None if initial_state is None else [s[None] for s in initial_state]
+            (outputs,), states = run_recurrence([self.forward.cell], [projected],
+                                                None if mask is None else [mask], initial,
+                                                self.stacked_steps)
+            return outputs, [s[0] for s in states]
+        fwd_in, bwd_in = tf.split(projected, 2, axis=-1)
+        (fwd, bwd), _ = run_recurrence([self.forward.cell, self.backward.cell],
+                                       [fwd_in, reverse_time(bwd_in)],
+                                       None if mask is None else [mask, reverse_time(mask)],
+                                       steps_per_iteration=self.stacked_steps)
+        return fwd + reverse_time(bwd), []
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "cell": self.cell,
+                "bidirectional": self.bidirectional, "batch_norm": self.batch_norm,
+                "momentum": self.momentum, "loop": self.loop,
+                "stacked_steps": self.stacked_steps}

@@ -1,0 +1,234 @@
+"""2D convolution as a product of spectra, for the front-end's wide multi-channel layers.
+
+Why: a DS2 conv layer after the first has a large kernel (11×21 time×freq) and 32 input and
+output channels: computed directly that is 236 k multiply-adds per output pixel, and in `small`
+on a CPU the second conv is ≈ 70 % of a training step. Through the FFT the channel mixing is one
+complex 32×32 product per frequency bin, ~1/15 of the arithmetic: forward + backward runs 4.9×
+faster on 2 CPU cores, 4.5× for the paper's 32→96 layer (bench/conv_algorithms.py; 3.2× and 2.4×
+before the hand-written gradients and real-valued mixing below). The weights are the Conv2D's
+kernel and the outputs equal the direct convolution to float32 round-off (≈ 2e-6
+relative), so checkpoints and exports do not depend on which way a layer was computed.
+
+Overlap-save along time keeps the transforms small and static: the padded input is cut into
+overlapping blocks of ``FFT_TIME`` frames (``FFT_TIME − kt + 1`` new outputs each), so the
+kernel's spectrum is [C, O, FFT_TIME, F/2+1] whatever the utterance length. A one-channel layer
+(the first) stays direct: there the FFT costs more than it saves (3.4× slower in training, where
+that layer needs no input gradient). On a GPU
+cuDNN's direct convolutions are used; TFLite has no inverse 2D FFT among its builtin ops, so its
+conversion builds the front-end with ``algorithm="tflite"`` (no FFT).
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+FFT_TIME = 96  # frames per block transform (5-smooth); 54–86 new frames per block measured alike
+MIN_IN_CHANNELS = 8  # below this the FFT loses (the 1-channel first layer: 3.4× slower)
+# Inference batches smaller than this run direct: `small`, 10 s, direct ÷ FFT time 0.65 (batch 1),
+# 0.82 (2), 1.07 (4), 1.31 (16), one run; the SavedModel picks per call (ConvFrontEnd).
+MIN_INFERENCE_BATCH = 4
+
+def next_fast_len(n: int, multiple_of: int = 1) -> int:
+    """Smallest 5-smooth integer ≥ n (FFT lengths with small prime factors only) that is a
+    multiple of ``multiple_of``."""
+    best = n
+    while True:
+        if best % multiple_of:
+            best += 1
+            continue
+        m = best
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return best
+        best += 1
+
+
+def on_cpu() -> bool:
+    """No GPU visible: the FFT layers and the bfloat16 space-to-depth layer are CPU choices (a
+    GPU runs cuDNN's direct convolutions)."""
+    return not tf.config.list_logical_devices("GPU")
+
+
+def prefers_fft(kernel_shape, in_channels: int | None) -> bool:
+    """Whether a conv with this [kt, kf, C, O] kernel runs faster through the FFT here: on a CPU,
+    with several input channels and a kernel much shorter than the block transform."""
+    kt, kf = int(kernel_shape[0]), int(kernel_shape[1])
+    if in_channels is None or in_channels < MIN_IN_CHANNELS or kt > FFT_TIME // 2 or kt * kf < 25:
+        return False
+    return on_cpu()
+
+
+def fft_conv2d(x, kernel, strides):
+    """'valid' cross-correlation of x [B, T, F, C] with kernel [kt, kf, C, O], like
+    ``tf.nn.conv2d(x, kernel, strides, "VALID")``; F and C must be static."""
+    plan = _Plan(x.shape, kernel.shape, strides)
+    dtype = x.dtype
+    x = tf.cast(x, tf.float32)
+    kernel = tf.cast(kernel, tf.float32)
+    out_t = tf.maximum(tf.shape(x)[1] - plan.kt + 1, 0)
+    blocks = tf.maximum((out_t + plan.block - 1) // plan.block, 1)
+    x = tf.pad(x, [[0, 0], [0, blocks * plan.block + plan.kt - 1 - tf.shape(x)[1]], [0, 0],
+                   [0, 0]])
+    y = plan.synthesize(plan.spectra(x), plan.kernel_spectra(kernel))
+    # tf.slice, not y[...]: a slice's gradient is one Pad, a strided slice's a slow
+    # StridedSliceGrad (164 ms of this layer's backward in `small`, measured)
+    if plan.st > 1:
+        y = y[:, :out_t:plan.st]
+    else:  # reshaped so that the static shape survives the dynamic slice
+        batch = y.shape[0] if y.shape[0] is not None else tf.shape(y)[0]
+        y = tf.reshape(tf.slice(y, [0, 0, 0, 0], [-1, out_t, -1, -1]),
+                       [batch, out_t, plan.out_f, int(y.shape[-1])])
+    return tf.cast(y, dtype)
+
+
+class _Plan:
+    """Static sizes of one FFT convolution and its three stages: input spectra, kernel spectra,
+    and synthesis (channel mixing + inverse transform) of the stride-1-in-time output.
+
+    The frequency stride is taken in the spectral domain: keeping every s-th output bin is the
+    same as summing the product spectrum's s aliases (y[s·m] = IDFT_{N/s}(Σ_j Y[k + j·N/s]) / s),
+    so the inverse transforms, and the backward pass's forward ones, are s times smaller."""
+
+    def __init__(self, x_shape, kernel_shape, strides):
+        self.kt, self.kf = int(kernel_shape[0]), int(kernel_shape[1])
+        self.st, self.sf = (int(s) for s in strides)
+        self.bins = int(x_shape[2])
+        self.n_t, self.n_f = FFT_TIME, next_fast_len(self.bins, multiple_of=self.sf)
+        self.out_f = (self.bins - self.kf) // self.sf + 1
+        self.block = self.n_t - self.kt + 1
+
+    def spectra(self, x):
+        """x [B, blocks·block + kt − 1, F, C] → [B, blocks, C, n_f, n_t/2 + 1]: frequency on the
+        full complex axis (so it can alias), time on the half one."""
+        frames = tf.signal.frame(x, self.n_t, self.block, axis=1)  # [B, n, n_t, F, C]
+        return rfft2d(tf.transpose(frames, [0, 1, 4, 3, 2]), [self.n_f, self.n_t])
+
+    def kernel_spectra(self, kernel):
+        """kernel [kt, kf, C, O] → the conjugate spectra [C, O, n_f, n_t/2 + 1] (correlation)."""
+        spectra = rfft2d(tf.transpose(kernel, [2, 3, 1, 0]), [self.n_f, self.n_t])
+        return tf.math.conj(spectra)
+
+    def synthesize(self, spectra, kernel_spectra):
+        """→ y [B, blocks·block, F_out, O] (no wrap-around in the valid outputs)."""
+        # channel mixing and aliasing in one contraction (over channels c and aliases j): the
+        # full-size product spectrum is never materialized, in the forward or the backward pass
+        shape, half = tf.shape(spectra), self.n_f // self.sf
+        spectra = tf.reshape(spectra, [shape[0], shape[1], spectra.shape[2], self.sf, half,
+                                       spectra.shape[4]])
+        kernel_spectra = tf.reshape(kernel_spectra, [*kernel_spectra.shape[:2], self.sf, half,
+                                                     kernel_spectra.shape[3]]) / self.sf
+        mixed = channel_mix(spectra, kernel_spectra)
+        y = irfft2d(mixed, [self.n_f // self.sf, self.n_t])
+        y = tf.slice(y, [0] * 5, [-1, -1, -1, self.out_f, self.block])
+        y = tf.transpose(y, [0, 1, 4, 3, 2])
+        shape = tf.shape(y)  # [B, n, block, F_out, O]
+        return tf.reshape(y, [shape[0], shape[1] * self.block, self.out_f, y.shape[4]])
+
+
+def channel_mix(spectra, kernel_spectra):
+    """Σ_c,j spectra[b, n, c, j, f, t] · kernel_spectra[c, o, j, f, t] → [b, n, o, f, t] (complex).
+
+    Why not ``tf.einsum``: a complex64 batched matmul runs on Eigen's generic kernels (≈ 18
+    GFLOP/s here, 8 % of the float32 peak). Viewed as real numbers (a free bitcast), each bin's
+    product is one float32 matmul with the 2×2 real block [[Re k, Im k], [−Im k, Re k]] per
+    channel pair, which oneDNN runs 2.5× faster (44 vs 112 ms per product in `small`'s second
+    conv layer); the gradients are two more such matmuls, written out because TensorFlow has no
+    gradient for a bitcast."""
+    batch, blocks = tf.shape(spectra)[0], tf.shape(spectra)[1]
+    in_shape, out_channels = spectra.shape[2:-2], kernel_spectra.shape[1]
+    bins = spectra.shape[-2:]
+
+    def rows(z, channels):  # complex [b, n, K…, f, t] → real [f·t, b·n, K…·2]
+        z = tf.bitcast(z, tf.float32)
+        rank = len(channels) + 5  # static even where a gradient's shape is not
+        z = tf.transpose(z, [rank - 3, rank - 2, 0, 1, *range(2, rank - 3), rank - 1])
+        return tf.reshape(z, [bins[0] * bins[1], batch * blocks, 2 * int(np.prod(channels))])
+
+    def unrows(y, channels):  # real [f·t, b·n, K…·2] → complex [b, n, K…, f, t]
+        y = tf.reshape(y, [*bins, batch, blocks, *channels, 2])
+        rank = len(y.shape)
+        y = tf.transpose(y, [2, 3, *range(4, rank - 1), 0, 1, rank - 1])
+        return tf.bitcast(y, tf.complex64)
+
+    @tf.custom_gradient
+    def mix(spectra, kernel_spectra):
+        x = rows(spectra, in_shape)  # [P, M, C·J·2]
+        k = tf.bitcast(kernel_spectra, tf.float32)  # [C, O, J, f, t, 2]
+        real, imag = k[..., 0], k[..., 1]
+        block = tf.stack([tf.stack([real, imag], -1), tf.stack([-imag, real], -1)], -2)
+        block = tf.transpose(block, [3, 4, 0, 2, 5, 1, 6])  # [f, t, C, J, in re|im, O, out re|im]
+        weights = tf.reshape(block, [bins[0] * bins[1], int(x.shape[-1]), 2 * out_channels])
+
+        def grad(d_mixed):
+            d_y = rows(d_mixed, [out_channels])  # [P, M, O·2]
+            d_x = tf.matmul(d_y, weights, transpose_b=True)
+            d_w = tf.reshape(tf.matmul(x, d_y, transpose_a=True),
+                             [*bins, *in_shape, 2, out_channels, 2])
+            d_real = d_w[..., 0, :, 0] + d_w[..., 1, :, 1]  # [f, t, C, J, O]
+            d_imag = d_w[..., 0, :, 1] - d_w[..., 1, :, 0]
+            d_kernel = tf.transpose(tf.complex(d_real, d_imag), [2, 4, 3, 0, 1])
+            return unrows(d_x, in_shape), d_kernel
+
+        return unrows(tf.matmul(x, weights), [out_channels]), grad
+
+    return mix(spectra, kernel_spectra)
+
+
+# The two transforms with their gradients written out. Why: TensorFlow's registered gradients
+# build a bin-weight mask and multiply it in with several complex elementwise ops around the
+# inverse transform; the adjoints below are one transform and one broadcast multiply by a
+# constant per-bin weight (or, for a kernel's few taps, two small DFT products instead of a
+# full-size inverse transform cropped). On `small`'s second conv layer (26 × 4 blocks × 32
+# channels) the input-spectra gradient took 422 ms TensorFlow's way and 136 ms this way, same
+# values to 1.4e-6.
+def _half_bin_weights(n: int, interior: float, ends: float):
+    """Per-bin weights of a length-n real transform's n/2 + 1 half spectrum."""
+    weights = [interior] * (n // 2 + 1)
+    weights[0] = ends
+    if n % 2 == 0:
+        weights[-1] = ends
+    return tf.constant(weights, tf.complex64)
+
+
+def rfft2d(x, fft_length):
+    """``tf.signal.rfft2d`` (float32 → complex64, zero-padded to ``fft_length``)."""
+    n_f, n_t = fft_length
+    rows, cols = int(x.shape[-2]), int(x.shape[-1])
+
+    @tf.custom_gradient
+    def transform(x):
+        def grad(d_spectra):
+            if rows * cols * 16 <= n_f * n_t:  # a kernel: few outputs, two small DFT products
+                # adjoint: x̄[r, c] = Re Σ_f Σ_t X̄[f, t] · exp(2πi (f r / N_f + t c / N_t))
+                phase_f = np.exp(2j * np.pi * np.outer(np.arange(n_f), np.arange(rows)) / n_f)
+                phase_t = np.exp(2j * np.pi * np.outer(np.arange(n_t // 2 + 1),
+                                                       np.arange(cols)) / n_t)
+                rows_first = tf.einsum("...ft,fr->...rt", d_spectra,
+                                       tf.constant(phase_f, tf.complex64))
+                return tf.math.real(tf.einsum("...rt,tc->...rc", rows_first,
+                                              tf.constant(phase_t, tf.complex64)))
+            # adjoint: x̄ = N_f·N_t · irfft2d(X̄ ⊙ w), w = 1 on the DC/Nyquist bins, ½ between
+            weights = _half_bin_weights(n_t, 0.5 * n_f * n_t, float(n_f * n_t))
+            return tf.signal.irfft2d(d_spectra * weights, [n_f, n_t])[..., :rows, :cols]
+
+        return tf.signal.rfft2d(x, [n_f, n_t]), grad
+
+    return transform(x)
+
+
+def irfft2d(spectra, fft_length):
+    """``tf.signal.irfft2d`` whose input already has the [N_f, N_t/2 + 1] spectrum shape."""
+    n_f, n_t = fft_length
+
+    @tf.custom_gradient
+    def transform(spectra):
+        def grad(d_y):
+            # adjoint: Ȳ = rfft2d(ȳ) ⊙ m / (N_f·N_t), m = 1 on the DC/Nyquist bins, 2 between
+            scale = 1.0 / (n_f * n_t)
+            return tf.signal.rfft2d(d_y, [n_f, n_t]) * _half_bin_weights(n_t, 2 * scale, scale)
+
+        return tf.signal.irfft2d(spectra, [n_f, n_t]), grad
+
+    return transform(spectra)

@@ -1,0 +1,78 @@
+"""A run directory: what a training run leaves behind and everything downstream loads from it.
+
+RUN/config.json     the RunConfig (single source of truth for hyper-parameters)
+RUN/alphabet.json   the output alphabet (blank last)
+RUN/best.weights.h5 best-by-dev-WER weights (or the last ones when there is no dev split)
+RUN/last.weights.h5 weights at the end of training
+RUN/backup/         BackupAndRestore state while training is unfinished
+RUN/logs/           TensorBoard logs
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from ds2_tf.config import RunConfig
+from tfrecords_tools.alphabet import Alphabet
+
+CONFIG = "config.json"
+ALPHABET = "alphabet.json"
+BEST = "best.weights.h5"
+LAST = "last.weights.h5"
+LAST_RAW = "last_raw.weights.h5"  # with --ema: the final weights before averaging
+
+
+def run_files(run_dir: str | Path) -> tuple[RunConfig, Alphabet]:
+    run_dir = Path(run_dir)
+    for name in (CONFIG, ALPHABET):
+        if not (run_dir / name).exists():
+            raise FileNotFoundError(f"{run_dir / name}: not found (is {run_dir} a `ds2 train` "
+                                    "run directory?)")
+    return RunConfig.load(run_dir / CONFIG), Alphabet.load(run_dir / ALPHABET)
+
+
+def weights_path(run_dir: str | Path, weights: str = "best") -> Path:
+    """RUN/best.weights.h5 (falling back to the last ones), RUN/last.weights.h5, or a file name."""
+    run_dir = Path(run_dir)
+    path = run_dir / (BEST if weights == "best" else LAST if weights == "last" else weights)
+    if not path.exists():
+        fallback = run_dir / LAST
+        if weights == "best" and fallback.exists():
+            return fallback
+        raise FileNotFoundError(f"{path}: no trained weights (has training finished?)")
+    return path
+
+
+def load_run(run_dir: str | Path, weights: str = "best", precision: str = "float32"):
+    """(model, config, alphabet) with trained weights, rebuilt from config alone in ``precision``
+    (float32 by default); the caller's global dtype policy is left as it was."""
+    from ds2_tf.model.deepspeech2 import build_model
+
+    config, alphabet = run_files(run_dir)
+    path = weights_path(run_dir, weights)
+    model = build_model(config, alphabet.num_classes, precision=precision)
+    model.load_weights(str(path))
+    return model, config, alphabet
+
+
+def warm_start_weights(config: RunConfig, alphabet: Alphabet, source_run: str | Path) -> Path:
+    """The weights file a run fine-tuned from ``source_run`` starts from, once the network,
+    features and alphabet are checked to match. Loading it also brings the source's feature
+    mean/std, which replace the new corpus's: its first layers learned on features normalized
+    that way."""
+    source_config, source_alphabet = run_files(source_run)
+    # How layers compute (conv_algorithm, rnn_loop) does not change the weights.
+    compute = {"conv_algorithm": "auto", "rnn_loop": "auto"}
+    if (dataclasses.replace(source_config.model, **compute)
+            != dataclasses.replace(config.model, **compute)
+            or source_config.features != config.features):
+        differs = "features" if source_config.features != config.features else "networks"
+        raise ValueError(f"{source_run}: --init-from needs the same network and features; the "
+                         f"{differs} differ (that run is preset {source_config.preset!r}, "
+                         f"normalization {source_config.features.normalization!r}; this one "
+                         f"{config.preset!r}, {config.features.normalization!r})")
+    if source_alphabet.characters != alphabet.characters:
+        raise ValueError(f"{source_run}: --init-from needs the same alphabet as the corpus "
+                         f"({len(source_alphabet.characters)} vs {len(alphabet.characters)} "
+                         "characters)")
+    return weights_path(source_run)

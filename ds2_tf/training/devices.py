@@ -1,0 +1,58 @@
+"""Where training runs: the distribution strategy and the mixed-precision policy for this machine."""
+from __future__ import annotations
+
+import os
+import sys
+
+import keras
+import tensorflow as tf
+
+
+# ---- strategy and precision ---------------------------------------------------------------------
+def choose_strategy(name: str = "auto") -> tf.distribute.Strategy:
+    """TF_CONFIG → MultiWorkerMirrored; >1 GPU → Mirrored; otherwise the default strategy."""
+    if name == "auto":
+        if os.environ.get("TF_CONFIG"):
+            name = "multiworker"
+        elif len(tf.config.list_physical_devices("GPU")) > 1:
+            name = "mirrored"
+        else:
+            name = "default"
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        cpus = tf.config.list_logical_devices("CPU")
+        devices = [d.name for d in gpus] or [d.name for d in cpus]
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "default":
+        return tf.distribute.get_strategy()
+    raise ValueError(f"unknown strategy {name!r} (auto, default, mirrored, multiworker)")
+
+
+BFLOAT16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}  # bfloat16 arithmetic in hardware
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str] | None:
+    """The CPU's feature flags (Linux), or None where they cannot be read."""
+    try:
+        with open(cpuinfo) as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return None
+
+
+def set_precision(precision: str) -> None:
+    on_gpu = bool(tf.config.list_physical_devices("GPU"))
+    if precision == "mixed_float16" and not on_gpu:
+        raise ValueError("--precision mixed_float16 needs a GPU; use mixed_bfloat16 on CPUs "
+                         "with AMX/AVX512-BF16, or float32")
+    flags = None if on_gpu else cpu_flags()
+    if precision == "mixed_bfloat16" and flags is not None and not flags & BFLOAT16_CPU_FLAGS:
+        # An AMD EPYC (Zen 3: AVX2, no AVX-512) ran `small` at 10.3 s/step in mixed_bfloat16 and
+        # 6.9 s in float32 (bench/results/epyc_zen3_avx2/).
+        print("warning: this CPU has no bfloat16 instructions (avx512_bf16, amx_bf16), so "
+              "mixed_bfloat16 is emulated and usually slower than float32 here", file=sys.stderr)
+    keras.mixed_precision.set_dtype_policy(precision)
