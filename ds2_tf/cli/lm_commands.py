@@ -24,7 +24,7 @@ def cmd_lm_text(args) -> int:
 
     result = write_english_text(args.out, args.cache or DEFAULT_CACHE)
     for name, counts in result["sources"].items():
-        print(f"{name}: {counts['sentences']} sentences, {counts['words']} words ({counts['url']})")
+        print(f"{name}: {counts['sentences']} sentences, {counts['words']} words ({counts['package']})")
     print(f"wrote {result['out']}")
     return 0
 

@@ -13,17 +13,27 @@ from ds2_tf.evaluation.metrics import error_rates, utterance_errors
 from ds2_tf.model.run_dir import load_run, run_files
 
 
-def split_outputs(model, config, alphabet, data_dir, split, limit=None):
-    """Model outputs for every usable utterance of ``split``: (ids, refs, [(logits, length)])."""
-    infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+def traced_inference(model):
+    """The model in inference mode as one traced function (eager Keras RNNs step in Python)."""
+    return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+
+def dataset_outputs(infer, dataset):
+    """(ids, refs, [(logits, length)]) for every utterance of a ``with_meta`` dataset."""
     ids, refs, outputs = [], [], []
-    for x, _, meta in make_dataset(data_dir, split, config, alphabet, with_meta=True, limit=limit):
+    for x, _, meta in dataset:
         out = infer(x)
         logits, lengths = out["logits"].numpy(), out["output_length"].numpy()
         outputs += [(logits[i, : lengths[i]], int(lengths[i])) for i in range(len(lengths))]
         refs += [t.decode("utf-8") for t in meta["transcript"].numpy()]
         ids += [u.decode("utf-8") for u in meta["utt_id"].numpy()]
     return ids, refs, outputs
+
+
+def split_outputs(model, config, alphabet, data_dir, split, limit=None):
+    """Model outputs for every usable utterance of ``split``: (ids, refs, [(logits, length)])."""
+    return dataset_outputs(traced_inference(model), make_dataset(
+        data_dir, split, config, alphabet, with_meta=True, limit=limit))
 
 
 def decode_outputs(decode_fn, outputs) -> list[str]:

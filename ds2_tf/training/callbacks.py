@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from ds2_tf.decoding.ctc import greedy_decode
+from ds2_tf.evaluation.evaluate import dataset_outputs, decode_outputs, traced_inference
 from ds2_tf.evaluation.metrics import error_rates
 from ds2_tf.private_apis import ema_variable_pairs
 from tfrecords_tools.alphabet import Alphabet
@@ -142,15 +143,10 @@ class DevMetrics(keras.callbacks.Callback):
 
     def transcribe(self):
         if self._infer is None:
-            self._infer = tf.function(lambda x: self.model(x, training=False),
-                                      reduce_retracing=True)
-        refs, hyps, ids = [], [], []
-        for x, _, meta in self.dataset:
-            out = self._infer(x)
-            hyps += greedy_decode(out["logits"].numpy(), out["output_length"].numpy(),
-                                  self.alphabet)
-            refs += [t.decode("utf-8") for t in meta["transcript"].numpy()]
-            ids += [u.decode("utf-8") for u in meta["utt_id"].numpy()]
+            self._infer = traced_inference(self.model)
+        ids, refs, outputs = dataset_outputs(self._infer, self.dataset)
+        hyps = decode_outputs(lambda logits, lengths: greedy_decode(logits, lengths, self.alphabet),
+                              outputs)
         return refs, hyps, ids
 
     def on_epoch_end(self, epoch, logs=None):
