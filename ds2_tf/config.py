@@ -233,7 +233,7 @@ PRESETS: dict[str, RunConfig] = {
         train=TrainConfig(learning_rate=3e-3, warmup_steps=10, decay_steps=1000, epochs=10,
                           batch_frames=4000, spec_augment=False, clipnorm=50.0),
     ),
-    # CPU demo: 2 conv (time stride 2) + 3 × BiGRU-256 ≈ 7 M parameters.
+    # CPU preset: 2 conv (time stride 2) + 3 × BiGRU-256, 4.3 M parameters.
     "small": RunConfig(
         preset="small",
         model=ModelConfig(conv=(ConvSpec(32, (11, 41), (2, 2)), ConvSpec(32, (11, 21), (1, 2))),

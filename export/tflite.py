@@ -37,9 +37,9 @@ def convert(model, int8: bool = False, stacked: bool = True) -> bytes:
     """Keras model → .tflite bytes (builtin ops only; int8 = dynamic-range weight quantization).
 
     The model is rebuilt, same weights, with the compute paths TFLite runs: the RNNs as one
-    stacked, unrolled loop per layer (``rnn_loop="stacked"``), which in TFLite runs 1.6–1.7×
-    faster on 10 s of audio than Keras's per-direction loops, whose cost grew with utterance
-    length (bench/export_latency.py; ``stacked=False`` keeps Keras's loops for that comparison),
+    stacked, unrolled loop per layer (``rnn_loop="stacked"``), which TFLite runs faster than
+    Keras's per-direction loops, whose cost grows with utterance length (bench/export_latency.py;
+    ``stacked=False`` keeps Keras's loops for that comparison),
     and the conv layers with builtin ops only (``conv_algorithm="tflite"``: no IRFFT2D)."""
     model = rebuild_with_compute_paths(model, conv_algorithm="tflite",
                                        rnn_loop="stacked" if stacked else "keras")

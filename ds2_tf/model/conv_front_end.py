@@ -16,9 +16,8 @@ def space_to_depth_conv2d(x, kernel):
     rearranged the same way (zero-padded to even sizes). Same values as ``tf.nn.conv2d``.
 
     Why: the one-channel first layer (11×41, stride 2) runs faster with four input channels and
-    stride 1 in bfloat16 on oneDNN (forward + kernel gradient 151 vs 249 ms on `small`'s 26 × 6 s
-    batch, 2 CPU cores) and in int8 TFLite (the whole model 1.2× faster on one thread); in float32
-    the two are equal, so float32 TensorFlow keeps the Conv2D."""
+    stride 1 in bfloat16 on oneDNN and in int8 TFLite; in float32 the two are equal, so float32
+    TensorFlow keeps the Conv2D (bench/conv_algorithms.py, bench/export_latency.py)."""
     kt, kf, channels, filters = (int(d) for d in kernel.shape)
     batch = static_dim(x, 0)
     out_t = (tf.shape(x)[1] - kt) // 2 + 1
@@ -112,8 +111,8 @@ class ConvFrontEnd(keras.layers.Layer):
             return space_to_depth_conv2d(tf.cast(x, dtype), tf.cast(conv.kernel, dtype))
 
         if self.algorithm == "tflite":  # builtin ops only, so no FFT
-            # int8 TFLite runs the one-channel first layer over 2×2 blocks 1.2× faster (whole
-            # model, 1 thread; 1.13× on 2; float32 1.00×), with identical int8 outputs
+            # int8 TFLite runs the one-channel first layer faster over 2×2 blocks (float32
+            # equally fast), with identical int8 outputs
             return blocks() if few_channels_2x2 else conv(x)
         if self.algorithm == "fft" or fftconv.prefers_fft(conv.kernel.shape, in_channels):
             def fft():

@@ -1,19 +1,18 @@
 """2D convolution as a product of spectra, for the front-end's wide multi-channel layers.
 
 Why: a DS2 conv layer after the first has a large kernel (11×21 time×freq) and 32 input and
-output channels: computed directly that is 236 k multiply-adds per output pixel, and in `small`
-on a CPU the second conv is ≈ 70 % of a training step. Through the FFT the channel mixing is one
-complex 32×32 product per frequency bin, ~1/15 of the arithmetic: forward + backward runs 4.9×
-faster on 2 CPU cores, 4.5× for the paper's 32→96 layer (bench/conv_algorithms.py; 3.2× and 2.4×
-before the hand-written gradients and real-valued mixing below). The weights are the Conv2D's
+output channels: computed directly that is 236 k multiply-adds per output pixel, the largest
+part of a `small` training step on a CPU. Through the FFT the channel mixing is one complex
+32×32 product per frequency bin, ~1/15 of the arithmetic (speed per machine:
+bench/conv_algorithms.py and bench/results/). The weights are the Conv2D's
 kernel and the outputs equal the direct convolution to float32 round-off (≈ 2e-6
 relative), so checkpoints and exports do not depend on which way a layer was computed.
 
 Overlap-save along time keeps the transforms small and static: the padded input is cut into
 overlapping blocks of ``FFT_TIME`` frames (``FFT_TIME − kt + 1`` new outputs each), so the
 kernel's spectrum is [C, O, FFT_TIME, F/2+1] whatever the utterance length. A one-channel layer
-(the first) stays direct: there the FFT costs more than it saves (3.4× slower in training, where
-that layer needs no input gradient). On a GPU
+(the first) stays direct: there the FFT costs more than it saves (in training that layer needs
+no input gradient, so only the forward transform's cost is left to amortize). On a GPU
 cuDNN's direct convolutions are used; TFLite has no inverse 2D FFT among its builtin ops, so its
 conversion builds the front-end with ``algorithm="tflite"`` (no FFT).
 """
@@ -23,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 FFT_TIME = 96  # frames per block transform (5-smooth); 54–86 new frames per block measured alike
-MIN_IN_CHANNELS = 8  # below this the FFT loses (the 1-channel first layer: 3.4× slower)
+MIN_IN_CHANNELS = 8  # below this the FFT loses (measured on the 1-channel first layer)
 # Inference batches smaller than this run direct: `small`, 10 s, direct ÷ FFT time 0.65 (batch 1),
 # 0.82 (2), 1.07 (4), 1.31 (16), one run; the SavedModel picks per call (ConvFrontEnd).
 MIN_INFERENCE_BATCH = 4
@@ -72,8 +71,8 @@ def fft_conv2d(x, kernel, strides):
     x = tf.pad(x, [[0, 0], [0, blocks * plan.block + plan.kt - 1 - tf.shape(x)[1]], [0, 0],
                    [0, 0]])
     y = plan.synthesize(plan.spectra(x), plan.kernel_spectra(kernel))
-    # tf.slice, not y[...]: a slice's gradient is one Pad, a strided slice's a slow
-    # StridedSliceGrad (164 ms of this layer's backward in `small`, measured)
+    # tf.slice, not y[...]: a slice's gradient is one Pad, a strided slice's a much slower
+    # StridedSliceGrad
     if plan.st > 1:
         y = y[:, :out_t:plan.st]
     else:  # reshaped so that the static shape survives the dynamic slice
@@ -130,11 +129,10 @@ class _Plan:
 def channel_mix(spectra, kernel_spectra):
     """Σ_c,j spectra[b, n, c, j, f, t] · kernel_spectra[c, o, j, f, t] → [b, n, o, f, t] (complex).
 
-    Why not ``tf.einsum``: a complex64 batched matmul runs on Eigen's generic kernels (≈ 18
-    GFLOP/s here, 8 % of the float32 peak). Viewed as real numbers (a free bitcast), each bin's
+    Why not ``tf.einsum``: a complex64 batched matmul runs on Eigen's generic kernels, a small
+    fraction of the float32 peak. Viewed as real numbers (a free bitcast), each bin's
     product is one float32 matmul with the 2×2 real block [[Re k, Im k], [−Im k, Re k]] per
-    channel pair, which oneDNN runs 2.5× faster (44 vs 112 ms per product in `small`'s second
-    conv layer); the gradients are two more such matmuls, written out because TensorFlow has no
+    channel pair, which oneDNN runs several times faster than Eigen's complex kernels; the gradients are two more such matmuls, written out because TensorFlow has no
     gradient for a bitcast."""
     batch, blocks = tf.shape(spectra)[0], tf.shape(spectra)[1]
     in_shape, out_channels = spectra.shape[2:-2], kernel_spectra.shape[1]
@@ -180,9 +178,8 @@ def channel_mix(spectra, kernel_spectra):
 # build a bin-weight mask and multiply it in with several complex elementwise ops around the
 # inverse transform; the adjoints below are one transform and one broadcast multiply by a
 # constant per-bin weight (or, for a kernel's few taps, two small DFT products instead of a
-# full-size inverse transform cropped). On `small`'s second conv layer (26 × 4 blocks × 32
-# channels) the input-spectra gradient took 422 ms TensorFlow's way and 136 ms this way, same
-# values to 1.4e-6.
+# full-size inverse transform cropped): about a third of the time TensorFlow's way, same values
+# to float32 round-off (tests/test_fftconv.py checks the gradients).
 def _half_bin_weights(n: int, interior: float, ends: float):
     """Per-bin weights of a length-n real transform's n/2 + 1 half spectrum."""
     weights = [interior] * (n // 2 + 1)

@@ -6,10 +6,8 @@ then a second loop of many small ops). Here the forward loop keeps exactly what 
 needs (h and the three gates), the backward loop does one matmul and a handful of elementwise ops
 per step, the recurrent kernel's gradient is one large matmul over all steps after the loop, and
 both loops compile with XLA into one kernel each. Same function, same weights (Keras's
-``reset_after`` GRU, as ``ProjectedGRUCell``): on 2 CPU cores a bidirectional ``small`` layer's
-recurrence alone trained ≈ 1.4× faster, within ≈ 1.6× of the time its matmuls alone take, and the
-whole BiGRU stack in 0.78–0.91× the time (bench/rnn_loop.py, two runs). Inference keeps the
-Keras loops, so exports are unchanged.
+``reset_after`` GRU, as ``ProjectedGRUCell``), less time per training step (how much depends
+on the CPU: bench/rnn_loop.py). Inference keeps the Keras loops, so exports are unchanged.
 
 XLA compiles once per (batch size, padded length) shape: see ``STEP_MULTIPLE``.
 """

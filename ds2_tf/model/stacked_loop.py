@@ -6,11 +6,9 @@ import tensorflow as tf
 from ds2_tf.model.masked import static_dim
 from ds2_tf.private_apis import xla_dynamic_update_slice
 
-# TFLite int8 `small`, 1 thread, RTF with K = 8 / 16 (static loop body, side by side, one run):
-# 5 s 0.0087 / 0.0088, 10 s 0.0093 / 0.0088, 20 s 0.0100 / 0.0092, 30 s 0.0109 / 0.0097. Each
-# iteration copies every loop variable (the whole projected input among them), so fewer
-# iterations cost less on long utterances. (TensorArray body, vs Keras's loops: K=4 0.62×,
-# K=8 0.55×, K=32 0.53×.)
+# K: each TFLite WHILE iteration copies every loop variable (the whole projected input among
+# them), so fewer iterations cost less on long utterances: K = 16 beat K = 8 on long ones and
+# tied on short ones when measured (int8 TFLite, bench/export_latency.py).
 STEPS_PER_ITERATION = 16
 
 

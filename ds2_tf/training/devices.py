@@ -51,8 +51,8 @@ def set_precision(precision: str) -> None:
                          "with AMX/AVX512-BF16, or float32")
     flags = None if on_gpu else cpu_flags()
     if precision == "mixed_bfloat16" and flags is not None and not flags & BFLOAT16_CPU_FLAGS:
-        # An AMD EPYC (Zen 3: AVX2, no AVX-512) ran `small` at 10.3 s/step in mixed_bfloat16 and
-        # 6.9 s in float32 (bench/results/epyc_zen3_avx2/).
+        # Without these instructions bfloat16 is emulated: slower than float32
+        # (bench/results/epyc_zen3_avx2/).
         print("warning: this CPU has no bfloat16 instructions (avx512_bf16, amx_bf16), so "
               "mixed_bfloat16 is emulated and usually slower than float32 here", file=sys.stderr)
     keras.mixed_precision.set_dtype_policy(precision)
