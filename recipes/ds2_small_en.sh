@@ -4,11 +4,15 @@
 #   recipes/ds2_small_en.sh corpus           # ~21 h of synthetic speech, 1000+ speakers (resumable)
 #   recipes/ds2_small_en.sh train MINUTES    # one more training stage, from the newest stage
 #                                            # (or the released model, or from scratch)
-#   recipes/ds2_small_en.sh all MINUTES      # both
+#   recipes/ds2_small_en.sh release          # ship the newest stage if it beats the shipped
+#                                            # ds2_small_en on dev (ds2 release)
+#   recipes/ds2_small_en.sh all MINUTES      # corpus, train, release
 #
+# CORPORA (default: all five below) picks which corpora are synthesized and merged; the first one
+# gives dev and test, so keep natural10 first.
 # STATE (default ~/.cache/ds2-tf/ds2_small_en) keeps the corpora and every stage's run outside
-# git, so a later session continues where this one stopped. `ds2 release` then decides whether a
-# stage is better on dev than the shipped weights and replaces them only then.
+# git, so a later session continues where this one stopped (each stage starts from the previous
+# stage's best weights, or from the shipped model, with its own time budget and schedule).
 #
 # The corpus is the mix measured best in bench/results/accuracy_merged_natural*.md: five corpora
 # (natural voices first, so its dev/test voices are the held-out ones), merged with `ds2 merge`.
@@ -23,8 +27,11 @@ TRAIN_FLAGS=${TRAIN_FLAGS:---no-spec-augment --batch-frames 4000}
 COMMON="--seed 0 --generated-voices 400 --augment --pitch 40:60 --reverb-prob 0.5 \
  --pitch-shift-prob 0.5 --noise-prob 0.3 --snr 10:30"
 NO_KOKORO="--engines espeak,flite,festival,piper,rhvoice,pico,mbrola"
+CORPORA=${CORPORA:-natural10 piper50nk naturalnk espeak6 kokoro2}
+MERGED="$STATE/merged-$(echo $CORPORA | tr ' ' '+')"
 
-synth() {  # synth NAME FLAGS...: skipped when the corpus is already complete
+synth() {  # synth NAME FLAGS...: skipped when the corpus is complete or not in CORPORA
+  case " $CORPORA " in *" $1 "*) ;; *) return 0 ;; esac
   local out="$STATE/corpora/$1"; shift
   [ -f "$out/dataset.json" ] && return 0
   echo "== ds2 synth $out $*" >&2
@@ -46,8 +53,9 @@ corpus() {
   synth espeak6 --hours 6 --speed 1:1 $NO_KOKORO
   synth kokoro2 --hours 2 --speed 0.9:1.1 --kokoro-blends 200 --engine-share kokoro=0.3 \
     --engine-share piper=0.2 --engine-share rhvoice=0.2 --train-voices piper:joe-us
-  [ -f "$STATE/merged/dataset.json" ] || $DS2 merge --out "$STATE/merged" \
-    "$STATE"/corpora/{natural10,piper50nk,naturalnk,espeak6,kokoro2}
+  local dirs=()
+  for name in $CORPORA; do dirs+=("$STATE/corpora/$name"); done
+  [ -f "$MERGED/dataset.json" ] || $DS2 merge --out "$MERGED" "${dirs[@]}"
 }
 
 train() {  # train MINUTES: stage N+1 starts from stage N's best weights (or the released model)
@@ -61,20 +69,29 @@ train() {  # train MINUTES: stage N+1 starts from stage N's best weights (or the
   else
     n=$(printf '%02d' $(( ${last:+10#$(basename "$last")} + 1 )))
     if [ -n "$last" ]; then init=(--init-from "$last")
-    elif [ "${INIT:-released}" = released ] && $DS2 models --quiet ds2_small_en >/dev/null 2>&1
+    elif [ "${INIT:-released}" = released ] && $DS2 models ds2_small_en >/dev/null 2>&1
     then init=(--init-from ds2_small_en); fi
     mkdir -p "$STATE/stages/$n"
     [ ${#init[@]} -gt 0 ] && echo "${init[1]}" > "$STATE/stages/$n/init_from"
   fi
   echo "== stage $n: ${init[*]:-from scratch}, $minutes min" >&2
   # shellcheck disable=SC2086
-  $DS2 train --data "$STATE/merged" --out "$STATE/stages/$n" --preset small \
+  $DS2 train --data "$MERGED" --out "$STATE/stages/$n" --preset small \
     --precision "$PRECISION" --max-minutes "$minutes" $TRAIN_FLAGS "${init[@]}"
+}
+
+release() {  # the newest finished stage, if it beats the shipped model on dev
+  local last
+  last=$(ls -d "$STATE"/stages/[0-9]*/ 2>/dev/null | sort | tail -n 1)
+  [ -n "$last" ] && [ -f "$last/train_summary.json" ] || { echo "no finished stage" >&2; exit 1; }
+  $DS2 release --run "${last%/}" --name ds2_small_en --data "$MERGED" --split dev \
+    --notes "recipes/ds2_small_en.sh, CORPORA=$CORPORA, stage $(basename "$last")"
 }
 
 case "${1:-all}" in
   corpus) corpus ;;
   train) train "${2:?usage: $0 train MINUTES}" ;;
-  all) corpus; train "${2:-120}" ;;
-  *) echo "usage: $0 corpus | train MINUTES | all [MINUTES]" >&2; exit 2 ;;
+  release) release ;;
+  all) corpus; train "${2:-120}"; release ;;
+  *) echo "usage: $0 corpus | train MINUTES | release | all [MINUTES]" >&2; exit 2 ;;
 esac

@@ -334,7 +334,7 @@ def test_init_from_rejects_another_network_alphabet_or_a_missing_run(synth_corpu
              ("tiny", source, "the features differ (that run is preset 'tiny', normalization "
                               "'global'; this one 'tiny', 'utterance')", "utterance"),
              ("tiny", source, "--init-from needs the same alphabet as the corpus"),
-             ("tiny", tmp_path / "nowhere", "nowhere/config.json: not found")]
+             ("tiny", tmp_path / "nowhere", "nowhere: no such run directory or released model")]
     for name, run, message, *normalization in cases:
         extra = ["--feature-normalization", *normalization] if normalization else []
         result = ds2("train", "--data", str(synth_corpus), "--out", str(tmp_path / name / run.name),

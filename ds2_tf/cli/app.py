@@ -11,10 +11,11 @@ import os
 import sys
 
 from ds2_tf.cli import (corpus_commands, decode_commands, export_entry, lm_commands,
-                        train_command)
+                        model_commands, train_command)
 
 # In the order ``ds2 --help`` lists them: the data flow.
-COMMAND_GROUPS = (corpus_commands, train_command, decode_commands, lm_commands, export_entry)
+COMMAND_GROUPS = (corpus_commands, train_command, decode_commands, lm_commands, model_commands,
+                  export_entry)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,10 +20,13 @@ def cmd_evaluate(args) -> int:
 def cmd_transcribe(args) -> int:
     from ds2_tf.inference.transcribe import transcribe_files
 
-    failures = transcribe_files(args.run, args.files, decoder=args.decoder,
-                                beam_width=args.beam_width, streaming=args.stream,
-                                **lm_options(args))
-    return 1 if failures == len(args.files) else 0
+    run, files = (args.model, args.inputs) if args.model else (args.inputs[0], args.inputs[1:])
+    if not files:
+        raise ValueError("no audio files given (ds2 transcribe --model NAME|RUN FILE... or "
+                         "ds2 transcribe RUN FILE...)")
+    failures = transcribe_files(run, files, decoder=args.decoder, beam_width=args.beam_width,
+                                streaming=args.stream, **lm_options(args))
+    return 1 if failures == len(files) else 0
 
 
 def cmd_report(args) -> int:
@@ -37,7 +40,8 @@ def cmd_report(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="corpus-level WER/CER on a split")
-    p.add_argument("--run", required=True)
+    p.add_argument("--run", "--model", dest="run", required=True, metavar="RUN",
+                   help="a run directory, or the name of a released model (e.g. ds2_small_en)")
     p.add_argument("--data", required=True)
     p.add_argument("--split", default="test")
     add_decoder_flags(p)
@@ -46,8 +50,10 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("transcribe", help="transcribe audio files")
-    p.add_argument("run")
-    p.add_argument("files", nargs="+")
+    p.add_argument("--model", default=None, metavar="RUN",
+                   help="a run directory or a released model name (e.g. ds2_small_en); without "
+                        "it the first argument is the run directory")
+    p.add_argument("inputs", nargs="+", metavar="FILE", help="[RUN] audio files")
     add_decoder_flags(p)
     p.add_argument("--stream", action="store_true",
                    help="feed the audio chunk by chunk and print partial results as they arrive "
@@ -55,7 +61,8 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser("report", help="results table (Markdown) and training-curves PNG of a run")
-    p.add_argument("--run", required=True)
+    p.add_argument("--run", "--model", dest="run", required=True, metavar="RUN",
+                   help="a run directory, or the name of a released model (e.g. ds2_small_en)")
     p.add_argument("--data", default=None, help="the corpus (adds its size and speakers)")
     p.add_argument("--export", default=None, help="an export root (adds model sizes)")
     p.add_argument("--out", default=None, help="Markdown file (default RUN/results.md; the PNG "

@@ -22,7 +22,8 @@ def run_client(argv: list[str]) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("export", help="SavedModel for TF Serving (+ TFLite, streaming)")
-    p.add_argument("--run", required=True)
+    p.add_argument("--run", "--model", dest="run", required=True, metavar="RUN",
+                   help="a run directory, or the name of a released model (e.g. ds2_small_en)")
     p.add_argument("--out", required=True, help="export root: OUT/NAME/VERSION is TF Serving's layout")
     p.add_argument("--name", default="ds2")
     p.add_argument("--version", type=int, default=None, help="default: one above the newest")

@@ -70,7 +70,8 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_lm_text)
 
     p = sub.add_parser("tune-lm", help="search LM weight α and word bonus β on a dev split")
-    p.add_argument("--run", required=True)
+    p.add_argument("--run", "--model", dest="run", required=True, metavar="RUN",
+                   help="a run directory, or the name of a released model (e.g. ds2_small_en)")
     p.add_argument("--data", required=True)
     p.add_argument("--split", default="dev")
     p.add_argument("--lm", required=True)

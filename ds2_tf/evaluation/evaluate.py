@@ -10,6 +10,7 @@ import tensorflow as tf
 from ds2_tf.data.pipeline import make_dataset
 from ds2_tf.decoding.ctc import make_decoder
 from ds2_tf.evaluation.metrics import error_rates, utterance_errors
+from ds2_tf.model.released import outputs_dir
 from ds2_tf.model.run_dir import load_run, run_files
 
 
@@ -50,7 +51,7 @@ def evaluate(run_dir, data_dir, split="test", decoder="greedy", beam_width=None,
     if not refs:
         raise ValueError(f"{data_dir}: split {split!r} has no usable utterances")
     rates = error_rates(refs, hyps)
-    report = Path(report) if report else Path(run_dir) / f"eval-{split}-{decoder}.tsv"
+    report = Path(report) if report else outputs_dir(run_dir) / f"eval-{split}-{decoder}.tsv"
     with open(report, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, delimiter="\t")
         writer.writerow(["utt_id", "wer", "cer", "reference", "hypothesis"])

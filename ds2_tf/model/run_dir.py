@@ -6,6 +6,9 @@ RUN/best.weights.h5 best-by-dev-WER weights (or the last ones when there is no d
 RUN/last.weights.h5 weights at the end of training
 RUN/backup/         BackupAndRestore state while training is unfinished
 RUN/logs/           TensorBoard logs
+
+Wherever a run directory is accepted, the name of a released model works too
+(:mod:`ds2_tf.model.released`).
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import dataclasses
 from pathlib import Path
 
 from ds2_tf.config import RunConfig
+from ds2_tf.model.released import F16_WEIGHTS, load_f16_weights, resolve_run
 from tfrecords_tools.alphabet import Alphabet
 
 CONFIG = "config.json"
@@ -23,7 +27,7 @@ LAST_RAW = "last_raw.weights.h5"  # with --ema: the final weights before averagi
 
 
 def run_files(run_dir: str | Path) -> tuple[RunConfig, Alphabet]:
-    run_dir = Path(run_dir)
+    run_dir = resolve_run(run_dir)
     for name in (CONFIG, ALPHABET):
         if not (run_dir / name).exists():
             raise FileNotFoundError(f"{run_dir / name}: not found (is {run_dir} a `ds2 train` "
@@ -32,8 +36,11 @@ def run_files(run_dir: str | Path) -> tuple[RunConfig, Alphabet]:
 
 
 def weights_path(run_dir: str | Path, weights: str = "best") -> Path:
-    """RUN/best.weights.h5 (falling back to the last ones), RUN/last.weights.h5, or a file name."""
-    run_dir = Path(run_dir)
+    """RUN/best.weights.h5 (falling back to the last ones), RUN/last.weights.h5, or a file name;
+    a released model's float16 weights."""
+    run_dir = resolve_run(run_dir)
+    if (run_dir / F16_WEIGHTS).exists() and not (run_dir / BEST).exists():
+        return run_dir / F16_WEIGHTS
     path = run_dir / (BEST if weights == "best" else LAST if weights == "last" else weights)
     if not path.exists():
         fallback = run_dir / LAST
@@ -51,8 +58,22 @@ def load_run(run_dir: str | Path, weights: str = "best", precision: str = "float
     config, alphabet = run_files(run_dir)
     path = weights_path(run_dir, weights)
     model = build_model(config, alphabet.num_classes, precision=precision)
-    model.load_weights(str(path))
+    load_weights_file(model, path)
     return model, config, alphabet
+
+
+def load_weights_file(model, path: str | Path) -> None:
+    """Keras .weights.h5 or a released model's float16 .npz; a damaged file is one clear error."""
+    path = Path(path)
+    if path.name.endswith(".npz"):
+        load_f16_weights(model, path)
+        return
+    try:
+        model.load_weights(str(path))
+    except (OSError, KeyError, ValueError, EOFError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path}: cannot read the weights ({reason[:120]}); the file is "
+                         "truncated, damaged or from another network") from None
 
 
 def warm_start_weights(config: RunConfig, alphabet: Alphabet, source_run: str | Path) -> Path:

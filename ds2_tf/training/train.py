@@ -19,6 +19,7 @@ from ds2_tf.model.run_dir import (
     ALPHABET,
     BEST,
     CONFIG,
+    load_weights_file,
     LAST,
     LAST_RAW,
     warm_start_weights,
@@ -116,7 +117,7 @@ def _train(data_dir, out_dir, preset_name, train_overrides, strategy_name, max_m
             print("warning: dataset.json has no feature statistics; features are unnormalized",
                   file=sys.stderr)
         if init_weights:
-            model.load_weights(str(init_weights))
+            load_weights_file(model, init_weights)
             print(f"starting from {init_weights} (with its feature statistics)", file=sys.stderr)
         # Fraction of the time budget spent (0 without one): the schedule anneals by the deadline.
         budget_progress = tf.Variable(0.0, trainable=False, name="budget_progress")

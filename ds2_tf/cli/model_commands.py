@@ -1,0 +1,84 @@
+"""``ds2 models`` and ``ds2 release``: the released models shipped in the package."""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+
+def cmd_models(args) -> int:
+    from ds2_tf.model.released import CARD, RELEASED_ROOT, released_models
+
+    names = released_models()
+    if args.name:
+        if args.name not in names:
+            print(f"ds2 models: error: {args.name}: not a released model (released models: "
+                  f"{', '.join(names) or 'none installed'})", file=sys.stderr)
+            return 2
+        names = [args.name]
+    for name in names:
+        card = json.loads((RELEASED_ROOT / name / CARD).read_text(encoding="utf-8"))
+        dev = card.get("dev", {})
+        print(f"{name}\tversion {card.get('version', '?')}\tdev CER "
+              f"{100 * dev.get('cer', float('nan')):.1f}% ({dev.get('num_utterances', '?')} "
+              f"utterances)\t{RELEASED_ROOT / name}")
+    return 0
+
+
+def dev_rates(run, data, split, limit) -> dict:
+    from ds2_tf.evaluation.evaluate import evaluate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return evaluate(run, data, split=split, report=Path(tmp) / "eval.tsv", limit=limit)
+
+
+def cmd_release(args) -> int:
+    """Ship RUN's weights as NAME only when they beat the shipped ones on the same dev split."""
+    from ds2_tf.model.released import CARD, RELEASED_ROOT, released_models, write_release
+
+    candidate = dev_rates(args.run, args.data, args.split, args.limit)
+    print(f"{args.run}: {args.split} CER {100 * candidate['cer']:.2f}% WER "
+          f"{100 * candidate['wer']:.2f}% ({candidate['num_utterances']} utterances)")
+    version = 1
+    if args.name in released_models():
+        shipped = dev_rates(args.name, args.data, args.split, args.limit)
+        previous = json.loads((RELEASED_ROOT / args.name / CARD).read_text(encoding="utf-8"))
+        version = int(previous.get("version", 0)) + 1
+        print(f"{args.name} (shipped, version {version - 1}): {args.split} CER "
+              f"{100 * shipped['cer']:.2f}%")
+        if candidate["cer"] >= shipped["cer"] and not args.force:
+            print(f"not released: {args.run} is not better than the shipped {args.name} on "
+                  f"{args.split}")
+            return 0
+    run = Path(args.run)
+    summary = run / "train_summary.json"
+    dataset = json.loads((Path(args.data) / "dataset.json").read_text(encoding="utf-8"))
+    card = {"name": args.name, "version": version, "source_run": str(run.resolve()),
+            "dev": {"data": str(Path(args.data).resolve()), "split": args.split,
+                    **{k: candidate[k] for k in ("cer", "wer", "num_utterances")}},
+            "training": json.loads(summary.read_text()) if summary.exists() else None,
+            "corpus": {split: {k: info.get(k) for k in ("num_utterances", "hours",
+                                                        "num_speakers", "speakers_by_gender")}
+                       for split, info in dataset.get("splits", {}).items()},
+            "notes": args.notes}
+    out = write_release(args.run, args.name, card)
+    print(f"released {args.name} version {version}: {out}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("models", help="list the released models shipped in the package")
+    p.add_argument("name", nargs="?", default=None, help="only this one")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("release", help="ship a run's weights as a released model, only if they "
+                                       "beat the shipped ones on dev")
+    p.add_argument("--run", required=True, help="the candidate run directory")
+    p.add_argument("--name", default="ds2_small_en")
+    p.add_argument("--data", required=True, help="the corpus whose --split both are scored on")
+    p.add_argument("--split", default="dev")
+    p.add_argument("--limit", type=int, default=None, help="only the first N utterances")
+    p.add_argument("--force", action="store_true", help="release even if not better on dev")
+    p.add_argument("--notes", default="", help="a line for the card (what changed)")
+    p.set_defaults(func=cmd_release)

@@ -1,0 +1,98 @@
+"""Released models: load by name or by path, float16 weights, clear errors for bad names and
+damaged weights files, and `ds2 release` replacing a model only when it is better on dev."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO, ds2
+
+from tfrecords_tools.writer import split_examples
+
+
+@pytest.fixture()
+def released_root(tmp_path, monkeypatch):
+    import ds2_tf.model.released as released
+
+    monkeypatch.setattr(released, "RELEASED_ROOT", tmp_path / "released")
+    return tmp_path / "released"
+
+
+def first_test_waveform(synth_corpus):
+    example = next(iter(split_examples(synth_corpus, "train")))
+    pcm = np.frombuffer(example["audio"], "<i2")
+    return pcm.astype(np.float32) / 32768, example["transcript"]
+
+
+def test_a_release_loads_by_name_and_by_path_like_its_run(trained_run, synth_corpus,
+                                                         released_root):
+    import ds2_tf
+    from ds2_tf.model.released import F16_WEIGHTS, released_models, write_release
+
+    out = write_release(trained_run, "tiny_en", {"version": 1}, root=released_root)
+    assert released_models() == ["tiny_en"] and (out / F16_WEIGHTS).exists()
+    waveform, _ = first_test_waveform(synth_corpus)
+    from_run = ds2_tf.load_model(trained_run)
+    by_name = ds2_tf.load_model("tiny_en")
+    by_path = ds2_tf.load_model(out)
+    text = from_run.transcribe(waveform)
+    assert text and by_name.transcribe(waveform) == text == by_path.transcribe(waveform)
+    assert by_name.transcribe([waveform, waveform[:8000]])[0] == text
+    for a, b in zip(from_run.model.get_weights(), by_name.model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)  # float16 storage
+
+
+def test_unknown_model_name_is_one_line_listing_the_released_ones(tmp_path):
+    result = ds2("transcribe", "--model", "ds2_nope_xx", str(tmp_path / "a.wav"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "ds2_nope_xx" in lines[0] and "released models:" in lines[0]
+
+
+def test_truncated_weights_file_is_one_line_naming_it(trained_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("backup", "logs"))
+    weights = run / "best.weights.h5"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    result = ds2("evaluate", "--model", str(run), "--data", str(tmp_path), "--split", "test")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert str(weights) in lines[0] and "truncated" in lines[0]
+
+
+def test_damaged_float16_weights_are_one_clear_error(trained_run, released_root):
+    from ds2_tf.model.released import F16_WEIGHTS, write_release
+    from ds2_tf.model.run_dir import load_run
+
+    out = write_release(trained_run, "tiny_en", {"version": 1}, root=released_root)
+    (out / F16_WEIGHTS).write_bytes((out / F16_WEIGHTS).read_bytes()[:100])
+    with pytest.raises(ValueError, match=f"{F16_WEIGHTS}: cannot read the weights"):
+        load_run("tiny_en")
+
+
+@pytest.mark.slow
+def test_release_replaces_the_shipped_model_only_when_better_on_dev(trained_run, synth_corpus,
+                                                                   tmp_path):
+    """`ds2 release` in a subprocess, against a released root in tmp (never the package's)."""
+    code = (f"import sys, pathlib; import ds2_tf.model.released as r; "
+            f"r.RELEASED_ROOT = pathlib.Path({str(tmp_path / 'released')!r}); "
+            "from ds2_tf.cli import main; sys.exit(main(sys.argv[1:]))")
+
+    def release(*flags):
+        return subprocess.run([sys.executable, "-c", code, "release", "--run", str(trained_run),
+                               "--name", "tiny_en", "--data", str(synth_corpus), "--split",
+                               "train", *flags], capture_output=True, text=True, cwd=REPO,
+                              timeout=600)
+
+    first = release()
+    assert first.returncode == 0 and "released tiny_en version 1" in first.stdout, first.stderr
+    card = json.loads((tmp_path / "released" / "tiny_en" / "card.json").read_text())
+    assert card["version"] == 1 and 0 <= card["dev"]["cer"] < 1
+    again = release()  # same weights: not better, so the shipped version stays
+    assert again.returncode == 0 and "not released" in again.stdout, again.stderr
+    forced = release("--force")
+    assert "released tiny_en version 2" in forced.stdout, forced.stderr
