@@ -1,4 +1,4 @@
-"""Each front-end conv layer computed directly (Conv2D) vs through the FFT (ds2_tf.fftconv).
+"""Each front-end conv layer computed directly (Conv2D) vs through the FFT (ds2_tf.model.fftconv).
 
     python bench/conv_algorithms.py [--presets small ds2] [--seconds 8] [--batch 16] [--rounds 5]
 
@@ -102,7 +102,7 @@ def main() -> None:
             print(lines[-1], flush=True)
     header = (f"Conv layers forward + backward (kernel gradient, and the input's after the first "
               f"layer, as in training), {args.seconds:g} s "
-              f"utterances × {args.batch}, direct `tf.nn.conv2d` vs `ds2_tf.fftconv` interleaved; "
+              f"utterances × {args.batch}, direct `tf.nn.conv2d` vs `ds2_tf.model.fftconv` interleaved; "
               f"median of {args.rounds} rounds on {os.cpu_count()} CPU threads.")
     save(args.out, "conv_algorithms", {"rows": rows, "seconds": args.seconds,
                                        "batch": args.batch, "rounds": args.rounds},

@@ -1,6 +1,6 @@
 """Which recurrence loop TensorFlow runs faster: Keras's two RNN loops per BiGRU layer, the
 stacked loop (both directions in one loop, K steps unrolled per iteration) of the TFLite export,
-or, in training, the XLA-compiled loops with a hand-written gradient (ds2_tf/fused_gru.py).
+or, in training, the XLA-compiled loops with a hand-written gradient (ds2_tf/model/fused_gru.py).
 
     python bench/rnn_loop.py [--layers 3] [--units 256] [--rounds 5]
 

@@ -29,6 +29,8 @@ COMMON="--seed 0 --generated-voices 400 --augment --pitch 40:60 --reverb-prob 0.
 NO_KOKORO="--engines espeak,flite,festival,piper,rhvoice,pico,mbrola"
 CORPORA=${CORPORA:-natural10 piper50nk naturalnk espeak6 kokoro2}
 MERGED="$STATE/merged-$(echo $CORPORA | tr ' ' '+')"
+# shellcheck disable=SC2086
+[ $(set -- $CORPORA; echo $#) -eq 1 ] && MERGED="$STATE/corpora/$CORPORA"  # nothing to merge
 
 synth() {  # synth NAME FLAGS...: skipped when the corpus is complete or not in CORPORA
   case " $CORPORA " in *" $1 "*) ;; *) return 0 ;; esac
@@ -56,6 +58,7 @@ corpus() {
   local dirs=()
   for name in $CORPORA; do dirs+=("$STATE/corpora/$name"); done
   [ -f "$MERGED/dataset.json" ] || $DS2 merge --out "$MERGED" "${dirs[@]}"
+  return 0
 }
 
 train() {  # train MINUTES: stage N+1 starts from stage N's best weights (or the released model)

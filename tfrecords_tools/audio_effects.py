@@ -85,7 +85,6 @@ def telephone(audio: np.ndarray) -> np.ndarray:
     return soxr.resample(decoded, 8000, SAMPLE_RATE_HZ)[: len(audio)].astype(np.float32)
 
 
-# ---- the corpus plan -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Augmentation:
     speed: tuple[float, float] = (1.0, 1.0)

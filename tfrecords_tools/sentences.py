@@ -61,7 +61,6 @@ the meal was cooked before the bell rang
 what joy there is in living""".splitlines()
 
 
-# ---- text ----------------------------------------------------------------------------------------
 def english_sentences(limit_words: tuple[int, int] = (4, 16)) -> list[str]:
     texts = [FORTUNES_DIR / name for name in ENGLISH_FORTUNES if (FORTUNES_DIR / name).exists()]
     sentences: set[str] = set()

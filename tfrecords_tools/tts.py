@@ -30,7 +30,6 @@ from tfrecords_tools.audio_effects import (
 )
 from tfrecords_tools.voices import Voice, piper_voices
 
-# ---- rendering (runs in worker processes) --------------------------------------------------------
 
 
 def synthesize(voice: Voice, text: str, rate_wpm: int = 160, pitch: int = 50) -> np.ndarray:

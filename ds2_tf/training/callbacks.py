@@ -20,7 +20,6 @@ class NonFiniteLoss(RuntimeError):
     pass
 
 
-# ---- callbacks ----------------------------------------------------------------------------------
 class EpochCounter(keras.callbacks.Callback):
     """Tells the input pipeline which epoch it is (SortaGrad: epoch 0 shortest-first)."""
 

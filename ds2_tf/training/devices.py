@@ -8,7 +8,6 @@ import keras
 import tensorflow as tf
 
 
-# ---- strategy and precision ---------------------------------------------------------------------
 def choose_strategy(name: str = "auto") -> tf.distribute.Strategy:
     """TF_CONFIG → MultiWorkerMirrored; >1 GPU → Mirrored; otherwise the default strategy."""
     if name == "auto":

@@ -7,7 +7,6 @@ import keras
 import tensorflow as tf
 
 
-# ---- optimizer ----------------------------------------------------------------------------------
 class BudgetCosine(keras.optimizers.schedules.LearningRateSchedule):
     """Warm-up, then cosine annealing over the run's *progress*: the larger of the step fraction
     and the fraction of the time budget spent (``progress``, a variable TimeBudget updates).

@@ -51,7 +51,6 @@ def estimate_steps(split_info: dict, config: RunConfig) -> int:
     return max(1, full + min(config.train.num_buckets, split_info.get("num_utterances", 10 ** 9)))
 
 
-# ---- the command --------------------------------------------------------------------------------
 def resolve_config(out: Path, preset_name: str, train_overrides: dict,
                    feature_overrides: dict | None = None) -> RunConfig:
     sections = {name: changes for name, changes in
