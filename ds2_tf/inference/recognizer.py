@@ -22,12 +22,12 @@ class Recognizer:
 
     @classmethod
     def load(cls, name_or_path: str | Path = "ds2_small_en", decoder: str = "greedy",
-             **decoder_options) -> "Recognizer":
+             beam_width: int | None = None, **lm_options) -> "Recognizer":
         from ds2_tf.decoding.ctc import make_decoder
         from ds2_tf.model.run_dir import load_run, run_files
 
         _, alphabet = run_files(name_or_path)
-        decode_fn = make_decoder(alphabet, decoder, run_dir=name_or_path, **decoder_options)
+        decode_fn = make_decoder(alphabet, decoder, beam_width, run_dir=name_or_path, **lm_options)
         model, config, alphabet = load_run(name_or_path)
         return cls(model, config, alphabet, decode_fn)
 

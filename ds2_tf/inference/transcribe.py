@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
 import tensorflow as tf
 
-from ds2_tf.decoding.ctc import make_decoder
-from ds2_tf.model.run_dir import load_run, run_files
+from ds2_tf.inference.recognizer import Recognizer
+from ds2_tf.model.run_dir import run_files
 from tfrecords_tools.audio import AudioError, load_pcm16, pcm16_to_float
-
-
-def transcribe_waveforms(model, waveforms: list[np.ndarray], decode_fn) -> list[str]:
-    """Float waveforms at 16 kHz → transcripts (one padded batch)."""
-    lengths = np.array([len(w) for w in waveforms], np.int32)
-    batch = np.zeros((len(waveforms), max(lengths)), np.float32)
-    for i, w in enumerate(waveforms):
-        batch[i, : len(w)] = w
-    out = model({"waveform": tf.constant(batch), "num_samples": tf.constant(lengths)},
-                training=False)
-    return decode_fn(out["logits"].numpy(), out["output_length"].numpy())
 
 
 def streaming_transcriber(model, config, alphabet, chunk_frames: int = 32):
@@ -41,12 +29,14 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
     With ``streaming``, audio is fed in ``piece_seconds`` pieces as if it were arriving, and
     each changed partial result is printed as ``path<TAB>… partial`` before the final line.
     """
-    config, alphabet = run_files(run_dir)  # set the decoder up first: fail fast on a missing LM
-    decode_fn = make_decoder(alphabet, decoder, beam_width, run_dir=run_dir, **lm_options)
+    config, _ = run_files(run_dir)
     if streaming and config.model.bidirectional:
         raise ValueError(f"{run_dir}: --stream needs a unidirectional model (preset 'streaming'); "
                          "this run is bidirectional")
-    model, config, alphabet = load_run(run_dir)
+    # the decoder is set up before the model loads: a missing LM fails fast
+    recognizer = Recognizer.load(run_dir, decoder, beam_width=beam_width, **lm_options)
+    model, config, alphabet = recognizer.model, recognizer.config, recognizer.alphabet
+    decode_fn = recognizer.decode_fn
     failures = 0
     for path in files:
         try:
@@ -74,6 +64,6 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
                 log_probs = transcriber.all_log_probs()
                 text = decode_fn(log_probs[None], [len(log_probs)])[0]
         else:
-            text = transcribe_waveforms(model, [audio], decode_fn)[0]
+            text = recognizer.transcribe(audio)
         print(f"{path}\t{text}", file=stream, flush=True)
     return failures
