@@ -61,8 +61,7 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser("report", help="results table (Markdown) and training-curves PNG of a run")
-    p.add_argument("--run", "--model", dest="run", required=True, metavar="RUN",
-                   help="a run directory, or the name of a released model (e.g. ds2_small_en)")
+    p.add_argument("--run", required=True, help="a training run directory")
     p.add_argument("--data", default=None, help="the corpus (adds its size and speakers)")
     p.add_argument("--export", default=None, help="an export root (adds model sizes)")
     p.add_argument("--out", default=None, help="Markdown file (default RUN/results.md; the PNG "

@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 
 from ds2_tf.decoding.ctc import log_softmax
-from ds2_tf.decoding.lm_beam import LMDecoder, LMDecoderConfig, save_lm_settings
+from ds2_tf.decoding.lm_beam import LM_JSON, LMDecoder, LMDecoderConfig, save_lm_settings
 from ds2_tf.evaluation.evaluate import split_outputs
 from ds2_tf.evaluation.metrics import error_rates
+from ds2_tf.model.released import outputs_dir
 from ds2_tf.model.run_dir import load_run
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
@@ -36,5 +37,5 @@ def tune_lm(run_dir, data_dir, lm, split="dev", alphas=ALPHAS, betas=BETAS, beam
                             {"tuned_on": {"data": str(data_dir), "split": split,
                                           "utterances": len(refs)},
                              "dev_wer": best["wer"], "dev_cer": best["cer"], "grid": grid},
-                            path=save)
+                            path=save or outputs_dir(run_dir) / LM_JSON)
     return {**best, "settings": str(path)}
