@@ -35,9 +35,14 @@ def dft_matrices(window_samples: int) -> tuple[np.ndarray, np.ndarray]:
             -window * np.sin(angle).astype(np.float32)[index])
 
 
-def num_frames(num_samples, window_samples: int, hop_samples: int):
-    """Spectrogram frames for ``num_samples`` (python int, numpy array or tensor): whole windows."""
+def num_frames(num_samples, window_samples: int, hop_samples: int, maximum=None):
+    """Spectrogram frames for ``num_samples`` (python int, numpy array or tensor): whole windows.
+
+    ``maximum``: the framework's elementwise max (e.g. ``keras.ops.maximum``) to clamp at 0 with;
+    without it the clamp is written with abs(), which works for every type."""
     frames = (num_samples - window_samples) // hop_samples + 1
+    if maximum is not None:
+        return maximum(frames, 0)
     return (frames + abs(frames)) // 2  # max(frames, 0) for ints, arrays and tensors alike
 
 

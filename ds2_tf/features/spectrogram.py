@@ -8,6 +8,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
 from ds2_tf.config import check_normalization
 from tfrecords_tools.spectrogram import LOG_FLOOR, hann_window, num_bins, num_frames
@@ -49,7 +50,7 @@ class Spectrogram(keras.layers.Layer):
         self.std.assign(np.maximum(std, 1e-3))
 
     def num_frames(self, num_samples):
-        return num_frames(num_samples, self.window_samples, self.hop_samples)
+        return num_frames(num_samples, self.window_samples, self.hop_samples, ops.maximum)
 
     def frame(self, waveform):
         """[B, N] → [B, T, window]; reshape/concat when window = 2·hop (TFLite builtin ops)."""
