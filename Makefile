@@ -7,9 +7,10 @@ DEMO ?= demo
 DEMO_HOURS ?= 2
 DEMO_MINUTES ?= 30
 APT_PACKAGES := espeak-ng flite festival festlex-cmu festvox-kallpc16k festvox-kdlpc16k \
-                festvox-us-slt-hts fortunes fortunes-zh libsndfile1 sox
+                festvox-us-slt-hts fortunes fortunes-zh libsndfile1 sox pocketsphinx-testdata
+REAL_WAVS := /usr/share/pocketsphinx/test/data/librivox
 
-.PHONY: test test-fast demo system-deps natural-voices bench bench-accuracy clean
+.PHONY: test test-fast demo system-deps natural-voices release-model bench bench-accuracy clean
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +51,9 @@ test-fast: $(VENV)/.installed
 	$(PY) -m pytest -m "not slow"
 
 demo: system-deps $(VENV)/.installed
+	@echo "== the released model ds2_small_en on real recordings, before any training:"
+	@if ls $(REAL_WAVS)/*.wav >/dev/null 2>&1; then $(DS2) transcribe --model ds2_small_en $(REAL_WAVS)/*.wav; \
+	else echo "(apt-get install pocketsphinx-testdata for real recordings)"; fi
 	$(DS2) synth --out $(DEMO)/data --hours $(DEMO_HOURS) --augment
 	$(DS2) inspect $(DEMO)/data
 	$(DS2) train --data $(DEMO)/data --out $(DEMO)/run --preset small --max-minutes $(DEMO_MINUTES)
@@ -62,6 +66,13 @@ demo: system-deps $(VENV)/.installed
 	$(PY) -m tfrecords_tools.sample_wav $(DEMO)/data test $(DEMO)/sample.wav
 	$(DS2) transcribe $(DEMO)/run $(DEMO)/sample.wav
 	$(DS2) report --run $(DEMO)/run --data $(DEMO)/data --export $(DEMO)/export --out $(DEMO)/results.md
+
+# The released model ds2_small_en from nothing (or one more training stage of it): corpora, a
+# training stage of RELEASE_MINUTES, and `ds2 release` if it beats the shipped weights on dev.
+# Hours of CPU; state in STATE (default ~/.cache/ds2-tf/ds2_small_en). See recipes/ds2_small_en.sh.
+RELEASE_MINUTES ?= 120
+release-model: system-deps natural-voices $(VENV)/.installed
+	DS2=$(DS2) recipes/ds2_small_en.sh all $(RELEASE_MINUTES)
 
 # Uses the demo's corpus and run for the bucketing and decoding rows: `make demo` first.
 bench: $(VENV)/.installed
@@ -77,7 +88,7 @@ bench: $(VENV)/.installed
 
 # Trains `small` for an hour on 10 h of synthetic speech; real recordings need pocketsphinx-testdata.
 bench-accuracy: $(VENV)/.installed
-	$(MAKE) system-deps APT_PACKAGES="$(APT_PACKAGES) pocketsphinx pocketsphinx-en-us pocketsphinx-testdata"
+	$(MAKE) system-deps APT_PACKAGES="$(APT_PACKAGES) pocketsphinx pocketsphinx-en-us"
 	$(PY) bench/accuracy.py --hours 10 --minutes 60
 
 clean:
