@@ -1,5 +1,6 @@
 """`ds2 evaluate` and `ds2 transcribe` on a trained tiny run, as a user calls them."""
 import csv
+import json
 import subprocess
 import sys
 
@@ -74,3 +75,15 @@ def test_transcribe_reports_bad_files_and_transcribes_the_rest(trained_run, synt
     assert any("bad.wav: not a readable audio file" in e for e in errors)
     assert any("missing.flac: file not found" in e for e in errors)
     assert any("quiet.wav: audio is silent" in e for e in errors)
+    as_json = ds2("transcribe", "--format", "json", "--model", str(trained_run), str(good),
+                  str(tmp_path / "bad.wav"))
+    assert as_json.returncode == 0 and "bad.wav: not a readable audio file" in as_json.stderr
+    record = json.loads(as_json.stdout)  # exactly one line: the good file
+    assert record["path"] == str(good) and record["text"] == lines[0].split("\t")[1]
+    assert 0 <= record["confidence"] <= 1 and record["duration_s"] > 0
+    assert " ".join(w["word"] for w in record["words"]) == record["text"]
+    starts = [w["start_s"] for w in record["words"]]
+    assert starts == sorted(starts) and all(
+        0 <= w["start_s"] < w["end_s"] <= record["duration_s"] + 1e-6 for w in record["words"])
+    refused = ds2("transcribe", "--format", "json", "--decoder", "beam", str(trained_run), str(good))
+    assert refused.returncode == 2 and "greedy" in refused.stderr.strip().splitlines()[-1]

@@ -35,11 +35,29 @@ class Recognizer:
         """One waveform ([N] float in [-1, 1]) → its text; a list of them → a list of texts."""
         single = isinstance(waveforms, np.ndarray) and waveforms.ndim == 1
         batch = [waveforms] if single else list(waveforms)
+        logits, frames = self._outputs(batch, sample_rate_hz)
+        texts = [self.decode_fn(logits[i: i + 1, : frames[i]], frames[i: i + 1])[0]
+                 for i in range(len(batch))]
+        return texts[0] if single else texts
+
+    def transcripts(self, waveforms, sample_rate_hz: int = 16000) -> list:
+        """Greedy transcripts with word timings and confidence
+        (:class:`ds2_tf.decoding.alignment.Transcript`), one per waveform."""
+        from ds2_tf.decoding.alignment import FrameClock, greedy_transcript
+
+        batch = list(waveforms)
+        logits, frames = self._outputs(batch, sample_rate_hz)
+        clock = FrameClock.of(self.config)
+        return [greedy_transcript(logits[i], int(frames[i]), self.alphabet, clock,
+                                  len(wave) / sample_rate_hz) for i, wave in enumerate(batch)]
+
+    def _outputs(self, batch, sample_rate_hz):
+        """(logits [B, T, V], output frames [B]) of one padded batch."""
         if sample_rate_hz != self.config.features.sample_rate_hz:
             raise ValueError(f"audio at {sample_rate_hz} Hz; the model takes "
                              f"{self.config.features.sample_rate_hz} Hz (resample first)")
         if not batch:
-            return []
+            return np.zeros((0, 0, self.alphabet.num_classes), np.float32), np.zeros(0, np.int32)
         lengths = np.array([len(w) for w in batch], np.int32)
         if lengths.min() < self.config.features.window_samples:
             raise ValueError("a waveform is shorter than one spectrogram window "
@@ -48,7 +66,4 @@ class Recognizer:
         for row, wave in zip(padded, batch):
             row[: len(wave)] = np.asarray(wave, np.float32)
         out = self._infer({"waveform": padded, "num_samples": lengths})
-        logits, frames = out["logits"].numpy(), out["output_length"].numpy()
-        texts = [self.decode_fn(logits[i: i + 1, : frames[i]], frames[i: i + 1])[0]
-                 for i in range(len(batch))]
-        return texts[0] if single else texts
+        return out["logits"].numpy(), out["output_length"].numpy()

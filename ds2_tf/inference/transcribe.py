@@ -2,6 +2,7 @@
 rest are still transcribed."""
 from __future__ import annotations
 
+import json
 import sys
 
 import tensorflow as tf
@@ -23,13 +24,19 @@ def streaming_transcriber(model, config, alphabet, chunk_frames: int = 32):
 
 
 def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=sys.stdout,
-                     streaming: bool = False, piece_seconds: float = 0.5, **lm_options) -> int:
-    """Prints ``path<TAB>transcript`` per file; returns the number of files that failed.
+                     streaming: bool = False, piece_seconds: float = 0.5, output: str = "text",
+                     **lm_options) -> int:
+    """Prints ``path<TAB>transcript`` per file (``output="json"``: one JSON object per line with
+    word timings and confidence, :mod:`ds2_tf.decoding.alignment`); returns the number of files
+    that failed.
 
     With ``streaming``, audio is fed in ``piece_seconds`` pieces as if it were arriving, and
     each changed partial result is printed as ``path<TAB>… partial`` before the final line.
     """
     config, _ = run_files(run_dir)
+    if output == "json" and (decoder != "greedy" or streaming):
+        raise ValueError("--format json takes its word timings from the greedy path: use it "
+                         "with --decoder greedy and without --stream")
     if streaming and config.model.bidirectional:
         raise ValueError(f"{run_dir}: --stream needs a unidirectional model (preset 'streaming'); "
                          "this run is bidirectional")
@@ -64,6 +71,10 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
                 log_probs = transcriber.all_log_probs()
                 text = decode_fn(log_probs[None], [len(log_probs)])[0]
         else:
+            if output == "json":
+                line = recognizer.transcripts([audio])[0].to_json(path=str(path))
+                print(json.dumps(line, ensure_ascii=False), file=stream, flush=True)
+                continue
             text = recognizer.transcribe(audio)
         print(f"{path}\t{text}", file=stream, flush=True)
     return failures
