@@ -5,12 +5,19 @@ from pathlib import Path
 
 import numpy as np
 
+from ds2_tf.inference.segment import pieces
+
+MAX_PIECE_S = 30.0  # longer recordings are cut at pauses (ds2_tf/inference/segment.py)
+BATCH_SECONDS = 120.0  # padded audio per model call: bounds memory, whatever the input
+
 
 class Recognizer:
     """A run directory or released model, ready to transcribe 16 kHz mono float waveforms.
 
-    The model runs as one traced function over a padded batch (eager Keras RNNs would step in
-    Python), then each utterance is decoded greedily or with the decoder ``make_decoder`` builds.
+    Every waveform is cut at pauses into pieces of at most ``MAX_PIECE_S``; the pieces of all
+    waveforms are sorted by length and run in padded batches of at most ``BATCH_SECONDS`` of
+    audio through the model as one traced function (eager Keras RNNs would step in Python); the
+    pieces' texts and word times are then put back together per waveform.
     """
 
     def __init__(self, model, config, alphabet, decode_fn):
@@ -35,35 +42,65 @@ class Recognizer:
         """One waveform ([N] float in [-1, 1]) → its text; a list of them → a list of texts."""
         single = isinstance(waveforms, np.ndarray) and waveforms.ndim == 1
         batch = [waveforms] if single else list(waveforms)
-        logits, frames = self._outputs(batch, sample_rate_hz)
-        texts = [self.decode_fn(logits[i: i + 1, : frames[i]], frames[i: i + 1])[0]
-                 for i in range(len(batch))]
+        texts = []
+        for parts in self._piece_outputs(batch, sample_rate_hz):
+            words = " ".join(self.decode_fn(logits[None], [len(logits)])[0]
+                             for _, logits in parts).split()
+            texts.append(" ".join(words))
         return texts[0] if single else texts
 
     def transcripts(self, waveforms, sample_rate_hz: int = 16000) -> list:
         """Greedy transcripts with word timings and confidence
         (:class:`ds2_tf.decoding.alignment.Transcript`), one per waveform."""
-        from ds2_tf.decoding.alignment import FrameClock, greedy_transcript
+        from ds2_tf.decoding.alignment import FrameClock, Transcript, Word, greedy_transcript
 
         batch = list(waveforms)
-        logits, frames = self._outputs(batch, sample_rate_hz)
         clock = FrameClock.of(self.config)
-        return [greedy_transcript(logits[i], int(frames[i]), self.alphabet, clock,
-                                  len(wave) / sample_rate_hz) for i, wave in enumerate(batch)]
+        out = []
+        for wave, parts in zip(batch, self._piece_outputs(batch, sample_rate_hz)):
+            bounds = [start for start, _ in parts] + [len(wave) / sample_rate_hz]
+            words, texts, weighted = [], [], 0.0
+            for (start, logits), end in zip(parts, bounds[1:]):
+                piece = greedy_transcript(logits, len(logits), self.alphabet, clock, end - start)
+                words += [Word(w.word, w.start_s + start, w.end_s + start, w.confidence)
+                          for w in piece.words]
+                texts.append(piece.text)
+                weighted += piece.confidence * (end - start)
+            duration = len(wave) / sample_rate_hz
+            out.append(Transcript(" ".join(" ".join(texts).split()), duration,
+                                  weighted / duration if duration else 1.0, words))
+        return out
 
-    def _outputs(self, batch, sample_rate_hz):
-        """(logits [B, T, V], output frames [B]) of one padded batch."""
-        if sample_rate_hz != self.config.features.sample_rate_hz:
+    def _piece_outputs(self, batch, sample_rate_hz) -> list[list[tuple[float, np.ndarray]]]:
+        """Per waveform: (start second, logits [T, V]) of each of its pieces, in order."""
+        features = self.config.features
+        if sample_rate_hz != features.sample_rate_hz:
             raise ValueError(f"audio at {sample_rate_hz} Hz; the model takes "
-                             f"{self.config.features.sample_rate_hz} Hz (resample first)")
-        if not batch:
-            return np.zeros((0, 0, self.alphabet.num_classes), np.float32), np.zeros(0, np.int32)
-        lengths = np.array([len(w) for w in batch], np.int32)
-        if lengths.min() < self.config.features.window_samples:
+                             f"{features.sample_rate_hz} Hz (resample first)")
+        if any(len(w) < features.window_samples for w in batch):
             raise ValueError("a waveform is shorter than one spectrogram window "
-                             f"({self.config.features.window_ms:g} ms)")
-        padded = np.zeros((len(batch), int(lengths.max())), np.float32)
-        for row, wave in zip(padded, batch):
-            row[: len(wave)] = np.asarray(wave, np.float32)
+                             f"({features.window_ms:g} ms)")
+        jobs = [(i, start, piece) for i, wave in enumerate(batch)
+                for start, piece in pieces(np.asarray(wave, np.float32), sample_rate_hz,
+                                           max_piece_s=MAX_PIECE_S)]
+        results: list[list] = [[] for _ in batch]
+        budget = int(BATCH_SECONDS * sample_rate_hz)
+        group: list = []
+        for job in sorted(jobs, key=lambda j: len(j[2])):  # similar lengths pad little
+            if group and len(job[2]) * (len(group) + 1) > budget:
+                self._run(group, results, sample_rate_hz)
+                group = []
+            group.append(job)
+        if group:
+            self._run(group, results, sample_rate_hz)
+        return [sorted(parts, key=lambda p: p[0]) for parts in results]
+
+    def _run(self, group, results, sample_rate_hz) -> None:
+        lengths = np.array([len(piece) for _, _, piece in group], np.int32)
+        padded = np.zeros((len(group), int(lengths.max())), np.float32)
+        for row, (_, _, piece) in zip(padded, group):
+            row[: len(piece)] = piece
         out = self._infer({"waveform": padded, "num_samples": lengths})
-        return out["logits"].numpy(), out["output_length"].numpy()
+        logits, frames = out["logits"].numpy(), out["output_length"].numpy()
+        for k, (i, start, _) in enumerate(group):
+            results[i].append((start / sample_rate_hz, logits[k, : frames[k]]))

@@ -1,0 +1,64 @@
+"""Cutting long recordings at pauses."""
+import numpy as np
+
+from ds2_tf.inference.segment import pause_cuts, pieces
+
+RATE = 16000
+
+
+def speech(seconds: float, seed: int) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal(int(seconds * RATE)) * 0.2).astype(np.float32)
+
+
+def test_cuts_fall_inside_pauses_and_pieces_tile_the_recording():
+    parts, bounds, position = [], [], 0
+    for i in range(12):  # 12 × (4 s of "speech" + 0.6 s of silence) ≈ 55 s
+        parts += [speech(4, i), np.zeros(int(0.6 * RATE), np.float32)]
+        bounds.append((position + 4 * RATE, position + int(4.6 * RATE)))  # the silence
+        position += int(4.6 * RATE)
+    audio = np.concatenate(parts)
+    cut = pieces(audio, RATE, max_piece_s=10)
+    assert np.array_equal(np.concatenate([p for _, p in cut]), audio)  # nothing lost or doubled
+    assert all(len(p) <= 10 * RATE for _, p in cut)
+    for start, _ in cut[1:]:
+        assert any(a <= start < b for a, b in bounds), start / RATE
+
+
+def test_without_pauses_pieces_still_respect_the_limit():
+    audio = speech(65, 0)
+    cut = pieces(audio, RATE, max_piece_s=30)
+    assert len(cut) == 3 and all(len(p) <= 30 * RATE for _, p in cut)
+    assert np.array_equal(np.concatenate([p for _, p in cut]), audio)
+
+
+def test_short_and_silent_recordings_are_one_piece():
+    assert pause_cuts(speech(3, 1), RATE) == [0]
+    assert pause_cuts(np.zeros(RATE * 40, np.float32), RATE, max_piece_s=30)[0] == 0
+    assert len(pieces(np.zeros(10, np.float32), RATE)) == 1
+
+
+def test_a_long_recording_cut_at_pauses_keeps_every_word_once(trained_run, synth_corpus,
+                                                             monkeypatch):
+    """Training utterances of the tiny model joined with 1.5 s pauses, cut into pieces of at most
+    6 s: one piece per utterance, and the stitched words are the pieces' words, each once, in
+    order, with growing times. (The pieces carry some pause on each side, which the over-fitted
+    tiny model does not transcribe as it does the bare utterances, so pieces are the reference.)"""
+    import ds2_tf
+    import ds2_tf.inference.recognizer as recognizer_module
+    from tfrecords_tools.writer import split_examples
+
+    utterances = [np.frombuffer(e["audio"], "<i2").astype(np.float32) / 32768
+                  for e in list(split_examples(synth_corpus, "train"))[:5]]
+    assert all(len(u) < 5.5 * RATE for u in utterances)
+    recognizer = ds2_tf.load_model(trained_run)
+    pause = np.zeros(int(1.5 * RATE), np.float32)
+    long = np.concatenate([x for u in utterances for x in (u, pause)])
+    cut = pieces(long, RATE, max_piece_s=6.0)
+    assert len(cut) == len(utterances)
+    alone = recognizer.transcribe([piece for _, piece in cut])
+    monkeypatch.setattr(recognizer_module, "MAX_PIECE_S", 6.0)
+    (transcript,) = recognizer.transcripts([long])
+    assert transcript.text.split() == " ".join(alone).split() and len(transcript.words) > 5
+    assert recognizer.transcribe(long) == transcript.text
+    starts = [w.start_s for w in transcript.words]
+    assert starts == sorted(starts) and transcript.words[-1].end_s <= len(long) / RATE
