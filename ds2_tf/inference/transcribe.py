@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import sys
 
+import numpy as np
 import tensorflow as tf
 
 from ds2_tf.inference.recognizer import Recognizer
 from ds2_tf.model.run_dir import run_files
 from tfrecords_tools.audio import AudioError, load_pcm16, pcm16_to_float
+
+PENDING_SECONDS = 600.0  # audio read ahead of the model (the recognizer batches it by length)
 
 
 def streaming_transcriber(model, config, alphabet, chunk_frames: int = 32):
@@ -45,6 +48,20 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
     model, config, alphabet = recognizer.model, recognizer.config, recognizer.alphabet
     decode_fn = recognizer.decode_fn
     failures = 0
+    pending: list[tuple[str, np.ndarray]] = []  # files read, waiting for one batched model run
+
+    def flush() -> None:
+        if output == "json":
+            records = recognizer.transcripts([audio for _, audio in pending])
+            lines = [json.dumps(r.to_json(path=str(p)), ensure_ascii=False)
+                     for (p, _), r in zip(pending, records)]
+        else:
+            texts = recognizer.transcribe([audio for _, audio in pending])
+            lines = [f"{p}\t{text}" for (p, _), text in zip(pending, texts)]
+        for line in lines:
+            print(line, file=stream, flush=True)
+        pending.clear()
+
     for path in files:
         try:
             audio = pcm16_to_float(load_pcm16(path, config.features.sample_rate_hz))
@@ -70,11 +87,13 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
             if decoder != "greedy":  # partials are greedy; the final result uses the decoder
                 log_probs = transcriber.all_log_probs()
                 text = decode_fn(log_probs[None], [len(log_probs)])[0]
-        else:
-            if output == "json":
-                line = recognizer.transcripts([audio])[0].to_json(path=str(path))
-                print(json.dumps(line, ensure_ascii=False), file=stream, flush=True)
-                continue
-            text = recognizer.transcribe(audio)
-        print(f"{path}\t{text}", file=stream, flush=True)
+            print(f"{path}\t{text}", file=stream, flush=True)
+            continue
+        # Files are batched by length inside the recognizer; read at most PENDING_SECONDS of
+        # audio ahead, so memory stays bounded however many files there are.
+        pending.append((path, audio))
+        if sum(len(a) for _, a in pending) > PENDING_SECONDS * config.features.sample_rate_hz:
+            flush()
+    if pending:
+        flush()
     return failures
