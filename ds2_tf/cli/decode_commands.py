@@ -25,7 +25,8 @@ def cmd_transcribe(args) -> int:
         raise ValueError("no audio files given (ds2 transcribe --model NAME|RUN FILE... or "
                          "ds2 transcribe RUN FILE...)")
     failures = transcribe_files(run, files, decoder=args.decoder, beam_width=args.beam_width,
-                                streaming=args.stream, output=args.format, **lm_options(args))
+                                streaming=args.stream, output=args.format, out_dir=args.out_dir,
+                                **lm_options(args))
     return 1 if failures == len(files) else 0
 
 
@@ -55,9 +56,11 @@ def register(sub) -> None:
                         "it the first argument is the run directory")
     p.add_argument("inputs", nargs="+", metavar="FILE", help="[RUN] audio files")
     add_decoder_flags(p)
-    p.add_argument("--format", choices=("text", "json"), default="text",
+    p.add_argument("--format", choices=("text", "json", "srt", "vtt"), default="text",
                    help="text: path<TAB>text; json: one object per file with duration, "
-                        "confidence and word start/end times (greedy decoding)")
+                        "confidence and word start/end times; srt/vtt: subtitles (greedy)")
+    p.add_argument("--out-dir", default=None,
+                   help="with --format srt|vtt: write DIR/NAME.srt per input (needed for several)")
     p.add_argument("--stream", action="store_true",
                    help="feed the audio chunk by chunk and print partial results as they arrive "
                         "(unidirectional models, e.g. the 'streaming' preset)")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from ds2_tf.inference.recognizer import Recognizer
+from ds2_tf.inference.subtitles import WRITERS
 from ds2_tf.model.run_dir import run_files
 from tfrecords_tools.audio import AudioError, load_pcm16, pcm16_to_float
 
@@ -28,7 +30,7 @@ def streaming_transcriber(model, config, alphabet, chunk_frames: int = 32):
 
 def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=sys.stdout,
                      streaming: bool = False, piece_seconds: float = 0.5, output: str = "text",
-                     **lm_options) -> int:
+                     out_dir=None, **lm_options) -> int:
     """Prints ``path<TAB>transcript`` per file (``output="json"``: one JSON object per line with
     word timings and confidence, :mod:`ds2_tf.decoding.alignment`); returns the number of files
     that failed.
@@ -37,9 +39,14 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
     each changed partial result is printed as ``path<TAB>… partial`` before the final line.
     """
     config, _ = run_files(run_dir)
-    if output == "json" and (decoder != "greedy" or streaming):
-        raise ValueError("--format json takes its word timings from the greedy path: use it "
-                         "with --decoder greedy and without --stream")
+    if output != "text" and (decoder != "greedy" or streaming):
+        raise ValueError(f"--format {output} takes its word timings from the greedy path: use "
+                         "it with --decoder greedy and without --stream")
+    if output in WRITERS and out_dir is None and len(files) > 1:
+        raise ValueError(f"--format {output} writes one file per input: give --out-dir DIR "
+                         "(without it, one input's subtitles go to standard output)")
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
     if streaming and config.model.bidirectional:
         raise ValueError(f"{run_dir}: --stream needs a unidirectional model (preset 'streaming'); "
                          "this run is bidirectional")
@@ -51,7 +58,18 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
     pending: list[tuple[str, np.ndarray]] = []  # files read, waiting for one batched model run
 
     def flush() -> None:
-        if output == "json":
+        if output in WRITERS:
+            records = recognizer.transcripts([audio for _, audio in pending])
+            lines = []
+            for (path, _), record in zip(pending, records):
+                text = WRITERS[output](record)
+                if out_dir is None:
+                    lines.append(text.rstrip("\n"))
+                    continue
+                target = Path(out_dir) / f"{Path(path).stem}.{output}"
+                target.write_text(text, encoding="utf-8")
+                lines.append(f"{path}\t{target}")
+        elif output == "json":
             records = recognizer.transcripts([audio for _, audio in pending])
             lines = [json.dumps(r.to_json(path=str(p)), ensure_ascii=False)
                      for (p, _), r in zip(pending, records)]
