@@ -295,3 +295,32 @@ def test_loading_a_run_leaves_the_callers_dtype_policy_alone(trained_run):
             np.testing.assert_array_equal(a, b)
     finally:
         keras.config.set_dtype_policy(saved)
+
+
+def test_transcribe_reads_saved_model_and_tflite_exports_like_the_run(exported, trained_run,
+                                                                       synth_corpus, tmp_path):
+    """`ds2 transcribe --model` on a TF Serving base path, a version directory and a .tflite
+    file: the run's text and word times; an export without its assets is one clear line."""
+    import shutil
+    from pathlib import Path
+
+    from tests.conftest import ds2, write_audio
+
+    audio, _ = utterances(synth_corpus, "train")[0]
+    wav = write_audio(tmp_path / "a.wav", audio)
+    reference = json.loads(ds2("transcribe", "--format", "json", "--model", str(trained_run),
+                               str(wav)).stdout)
+    _, written = exported
+    saved = Path(written["saved_model"])
+    for model in (saved.parent, saved, Path(written["tflite"][0])):
+        result = ds2("transcribe", "--format", "json", "--model", str(model), str(wav))
+        assert result.returncode == 0, result.stderr
+        record = json.loads(result.stdout)
+        assert record["text"] == reference["text"], model
+        for got, want in zip(record["words"], reference["words"], strict=True):
+            assert got["word"] == want["word"] and abs(got["start_s"] - want["start_s"]) < 0.021
+    bare = tmp_path / "bare"
+    shutil.copytree(saved, bare)
+    shutil.rmtree(bare / "assets.extra")
+    result = ds2("transcribe", "--model", str(bare), str(wav))
+    assert result.returncode == 2 and "assets" in result.stderr.strip().splitlines()[-1]

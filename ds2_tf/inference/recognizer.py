@@ -20,19 +20,27 @@ class Recognizer:
     pieces' texts and word times are then put back together per waveform.
     """
 
-    def __init__(self, model, config, alphabet, decode_fn):
-        import tensorflow as tf
-
+    def __init__(self, model, config, alphabet, decode_fn, infer=None):
+        """``model``: the Keras model (None for an export, whose ``infer`` is given instead)."""
         self.model, self.config, self.alphabet = model, config, alphabet
         self.decode_fn = decode_fn
-        self._infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        if infer is None:
+            import tensorflow as tf
+
+            infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        self._infer = infer
 
     @classmethod
     def load(cls, name_or_path: str | Path = "ds2_small_en", decoder: str = "greedy",
              beam_width: int | None = None, **lm_options) -> "Recognizer":
         from ds2_tf.decoding.ctc import make_decoder
+        from ds2_tf.inference.exported import export_kind, load_export
         from ds2_tf.model.run_dir import load_run, run_files
 
+        if export_kind(name_or_path):  # a SavedModel or .tflite file (LM settings: pass them)
+            infer, config, alphabet = load_export(name_or_path)
+            decode_fn = make_decoder(alphabet, decoder, beam_width, **lm_options)
+            return cls(None, config, alphabet, decode_fn, infer)
         _, alphabet = run_files(name_or_path)
         decode_fn = make_decoder(alphabet, decoder, beam_width, run_dir=name_or_path, **lm_options)
         model, config, alphabet = load_run(name_or_path)
@@ -101,6 +109,6 @@ class Recognizer:
         for row, (_, _, piece) in zip(padded, group):
             row[: len(piece)] = piece
         out = self._infer({"waveform": padded, "num_samples": lengths})
-        logits, frames = out["logits"].numpy(), out["output_length"].numpy()
+        logits, frames = np.asarray(out["logits"]), np.asarray(out["output_length"])
         for k, (i, start, _) in enumerate(group):
             results[i].append((start / sample_rate_hz, logits[k, : frames[k]]))

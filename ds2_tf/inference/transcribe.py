@@ -38,7 +38,13 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
     With ``streaming``, audio is fed in ``piece_seconds`` pieces as if it were arriving, and
     each changed partial result is printed as ``path<TAB>… partial`` before the final line.
     """
-    config, _ = run_files(run_dir)
+    from ds2_tf.inference.exported import export_kind
+
+    exported = export_kind(run_dir) is not None
+    if exported and streaming:
+        raise ValueError(f"{run_dir}: --stream needs a run directory or released model, not an "
+                         "export")
+    config = None if exported else run_files(run_dir)[0]
     if output != "text" and (decoder != "greedy" or streaming):
         raise ValueError(f"--format {output} takes its word timings from the greedy path: use "
                          "it with --decoder greedy and without --stream")
@@ -47,7 +53,7 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
                          "(without it, one input's subtitles go to standard output)")
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-    if streaming and config.model.bidirectional:
+    if streaming and config is not None and config.model.bidirectional:
         raise ValueError(f"{run_dir}: --stream needs a unidirectional model (preset 'streaming'); "
                          "this run is bidirectional")
     # the decoder is set up before the model loads: a missing LM fails fast
