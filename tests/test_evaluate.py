@@ -85,5 +85,12 @@ def test_transcribe_reports_bad_files_and_transcribes_the_rest(trained_run, synt
     starts = [w["start_s"] for w in record["words"]]
     assert starts == sorted(starts) and all(
         0 <= w["start_s"] < w["end_s"] <= record["duration_s"] + 1e-6 for w in record["words"])
-    refused = ds2("transcribe", "--format", "json", "--decoder", "beam", str(trained_run), str(good))
-    assert refused.returncode == 2 and "greedy" in refused.stderr.strip().splitlines()[-1]
+    refused = ds2("transcribe", "--format", "json", "--nbest", "2", str(trained_run), str(good))
+    assert refused.returncode == 2 and "--decoder beam or lm" in refused.stderr.splitlines()[-1]
+    beams = ds2("transcribe", "--format", "json", "--decoder", "beam", "--nbest", "3",
+                str(trained_run), str(good))
+    assert beams.returncode == 0, beams.stderr
+    record = json.loads(beams.stdout)
+    assert len(record["alternatives"]) == 3 and record["alternatives"][0]["text"] == record["text"]
+    scores = [a["score"] for a in record["alternatives"]]
+    assert scores == sorted(scores, reverse=True)

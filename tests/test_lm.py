@@ -136,3 +136,23 @@ def test_tune_lm_stores_settings_that_evaluate_then_uses(lm_setup, trained_run, 
     result = ds2("evaluate", "--run", str(run), "--data", str(synth_corpus), "--split", "train",
                  "--decoder", "lm")
     assert result.returncode == 0 and "lm decoding" in result.stdout, result.stderr
+
+
+@pytest.mark.slow
+@needs_espeak
+def test_lm_json_has_word_times_from_the_beam_and_n_alternatives(lm_setup, trained_run,
+                                                                  synth_corpus):
+    from ds2_tf.inference.recognizer import Recognizer
+    from tfrecords_tools.writer import split_examples
+
+    arpa = lm_setup[0]
+    example = next(iter(split_examples(synth_corpus, "train")))
+    audio = np.frombuffer(example["audio"], "<i2").astype(np.float32) / 32768
+    recognizer = Recognizer.load(trained_run, "lm", lm=str(arpa), alpha=0.5, beta=1.0)
+    (record,) = recognizer.transcripts([audio], nbest=3)
+    assert record.text == recognizer.transcribe(audio)
+    assert [w.word for w in record.words] == record.text.split()
+    starts = [w.start_s for w in record.words]
+    assert starts == sorted(starts) and all(0 <= w.confidence <= 1 for w in record.words)
+    assert all(0 <= w.start_s < w.end_s <= len(audio) / 16000 + 1e-6 for w in record.words)
+    assert 1 <= len(record.alternatives) <= 3 and record.alternatives[0]["text"] == record.text

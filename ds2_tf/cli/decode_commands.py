@@ -26,6 +26,7 @@ def cmd_transcribe(args) -> int:
                          "ds2 transcribe RUN FILE...)")
     failures = transcribe_files(run, files, decoder=args.decoder, beam_width=args.beam_width,
                                 streaming=args.stream, output=args.format, out_dir=args.out_dir,
+                                nbest=args.nbest,
                                 **lm_options(args))
     return 1 if failures == len(files) else 0
 
@@ -59,6 +60,9 @@ def register(sub) -> None:
     p.add_argument("--format", choices=("text", "json", "srt", "vtt"), default="text",
                    help="text: path<TAB>text; json: one object per file with duration, "
                         "confidence and word start/end times; srt/vtt: subtitles (greedy)")
+    p.add_argument("--nbest", type=int, default=0, metavar="N",
+                   help="with --format json and --decoder beam|lm: the N best transcripts as "
+                        "alternatives [{text, score}]")
     p.add_argument("--out-dir", default=None,
                    help="with --format srt|vtt: write DIR/NAME.srt per input (needed for several)")
     p.add_argument("--stream", action="store_true",

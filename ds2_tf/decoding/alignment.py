@@ -58,18 +58,43 @@ class Transcript:
     duration_s: float
     confidence: float
     words: list[Word] = field(default_factory=list)
+    alternatives: list[dict] = field(default_factory=list)  # [{"text", "score"}], best first
 
     def to_json(self, **extra) -> dict:
-        return {**extra, "text": self.text, "duration_s": round(self.duration_s, 3),
-                "confidence": round(self.confidence, 4),
-                "words": [{k: round(v, 3) if isinstance(v, float) else v
-                           for k, v in asdict(w).items()} for w in self.words]}
+        out = {**extra, "text": self.text, "duration_s": round(self.duration_s, 3),
+               "confidence": round(self.confidence, 4),
+               "words": [{k: round(v, 3) if isinstance(v, float) else v
+                          for k, v in asdict(w).items()} for w in self.words]}
+        if self.alternatives:
+            out["alternatives"] = [{"text": a["text"], "score": round(a["score"], 4)}
+                                   for a in self.alternatives]
+        return out
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = np.asarray(logits, np.float64) - np.max(logits, axis=-1, keepdims=True)
     probs = np.exp(shifted)
     return probs / probs.sum(axis=-1, keepdims=True)
+
+
+def beam_transcript(logits: np.ndarray, beams: list, clock: FrameClock,
+                    duration_s: float) -> Transcript:
+    """The best beam's text; word times from its word frames where the decoder gives them
+    (pyctcdecode does, TensorFlow's beam search does not), each word's confidence the mean of the
+    top class's posterior over its frames; ``beams`` as alternatives."""
+    probs = softmax(logits)
+    peak = probs.max(axis=-1)
+    text, _, frames = beams[0]
+    words = []
+    half = clock.frame_s / 2
+    for word, (first, end) in frames or []:
+        first, last = max(0, first), max(first, min(end, len(peak)) - 1)
+        words.append(Word(word, max(0.0, clock.center_s(first) - half),
+                          min(duration_s, clock.center_s(last) + half),
+                          float(peak[first: last + 1].mean()) if len(peak) else 1.0))
+    alternatives = [{"text": t, "score": s} for t, s, _ in beams]
+    return Transcript(text, duration_s, float(peak.mean()) if len(peak) else 1.0, words,
+                      alternatives)
 
 
 def greedy_transcript(logits: np.ndarray, length: int, alphabet: Alphabet, clock: FrameClock,

@@ -45,6 +45,16 @@ def beam_decode(logits, lengths, alphabet: Alphabet, beam_width: int = 32) -> li
     return [alphabet.decode([int(i) for i in row if i >= 0]) for row in dense]
 
 
+def beam_alternatives(logits, alphabet: Alphabet, beam_width: int, n: int) -> list:
+    """The ``n`` best paths of one utterance's logits [T, V] as (text, log probability, None):
+    TensorFlow's beam search gives no word frames."""
+    logits = tf.convert_to_tensor(np.asarray(logits)[:, None], tf.float32)
+    decoded, scores = tf.nn.ctc_beam_search_decoder(logits, [logits.shape[0]],
+                                                    beam_width=max(beam_width, n), top_paths=n)
+    return [(alphabet.decode([int(i) for i in path.values.numpy()]), float(scores[0, k]), None)
+            for k, path in enumerate(decoded)]
+
+
 def decode(logits, lengths, alphabet: Alphabet, decoder: str = "greedy",
            beam_width: int = 32) -> list[str]:
     if decoder == "greedy":
@@ -67,8 +77,13 @@ def make_decoder(alphabet: Alphabet, decoder: str = "greedy", beam_width: int | 
     ``lm`` decoding takes its LM path and α, β, … from ``RUN/lm.json`` (written by
     ``ds2 tune-lm``) unless given explicitly; options left as None keep those values.
     """
-    if decoder in ("greedy", "beam"):
-        return lambda logits, lengths: decode(logits, lengths, alphabet, decoder, beam_width or 32)
+    if decoder == "greedy":
+        return lambda logits, lengths: decode(logits, lengths, alphabet, decoder)
+    if decoder == "beam":
+        width = beam_width or 32
+        fn = lambda logits, lengths: decode(logits, lengths, alphabet, decoder, width)  # noqa: E731
+        fn.beams = lambda logits, n: beam_alternatives(logits, alphabet, width, n)
+        return fn
     if decoder != "lm":
         raise ValueError(f"unknown decoder {decoder!r} (greedy, beam or lm)")
     from dataclasses import fields
@@ -84,4 +99,6 @@ def make_decoder(alphabet: Alphabet, decoder: str = "greedy", beam_width: int | 
     values.update({k: v for k, v in {**lm_options, "beam_width": beam_width}.items()
                    if v is not None})
     lm_decoder = LMDecoder(alphabet, lm, LMDecoderConfig(**values))
-    return lambda logits, lengths: lm_decoder.decode_batch(log_softmax(logits), lengths)
+    fn = lambda logits, lengths: lm_decoder.decode_batch(log_softmax(logits), lengths)  # noqa: E731
+    fn.beams = lambda logits, n: lm_decoder.beams(log_softmax(logits), len(logits), n)
+    return fn

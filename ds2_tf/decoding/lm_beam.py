@@ -129,6 +129,11 @@ class LMDecoder:
         self.decoder.reset_params(alpha=float(alpha), beta=float(beta), unk_score_offset=float(unk))
 
     def decode(self, log_probs: np.ndarray, length: int | None = None) -> str:
+        return self.beams(log_probs, length, 1)[0][0]
+
+    def beams(self, log_probs: np.ndarray, length: int | None = None, n: int = 1) -> list:
+        """The ``n`` best (text, score, [(word, (first frame, end frame))]), best first; the
+        score is pyctcdecode's combined acoustic + LM score (higher is better)."""
         log_probs = np.asarray(log_probs, np.float32)[:length]
         pruned = prune_candidates(log_probs, self.config.cutoff_prob, self.config.cutoff_top_n)
         # decode_beams, not decode: pyctcdecode's decode() also prunes beams that share their
@@ -139,7 +144,8 @@ class LMDecoder:
                                           token_min_logp=SKIP_BELOW, prune_history=False,
                                           hotwords=self.config.hotwords or None,
                                           hotword_weight=self.config.hotword_weight)
-        return beams[0][0].strip()
+        return [(text.strip(), float(score), [(w, (int(a), int(b))) for w, (a, b) in frames])
+                for text, _, frames, _, score in beams[:n]]
 
     def decode_batch(self, log_probs, lengths) -> list[str]:
         return [self.decode(log_probs[i], int(lengths[i])) for i in range(len(lengths))]

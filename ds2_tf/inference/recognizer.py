@@ -57,26 +57,39 @@ class Recognizer:
             texts.append(" ".join(words))
         return texts[0] if single else texts
 
-    def transcripts(self, waveforms, sample_rate_hz: int = 16000) -> list:
-        """Greedy transcripts with word timings and confidence
-        (:class:`ds2_tf.decoding.alignment.Transcript`), one per waveform."""
-        from ds2_tf.decoding.alignment import FrameClock, Transcript, Word, greedy_transcript
+    def transcripts(self, waveforms, sample_rate_hz: int = 16000, nbest: int = 0) -> list:
+        """Transcripts with word timings and confidence
+        (:class:`ds2_tf.decoding.alignment.Transcript`), one per waveform: the greedy path, or
+        with a beam/LM decoder its best beam and, with ``nbest``, that many alternatives. A
+        recording cut into pieces gets alternatives rank by rank: the k-th joins every piece's
+        k-th best (or its last), its score the sum of theirs."""
+        from ds2_tf.decoding.alignment import (FrameClock, Transcript, Word, beam_transcript,
+                                               greedy_transcript)
 
+        beams = getattr(self.decode_fn, "beams", None)
         batch = list(waveforms)
         clock = FrameClock.of(self.config)
         out = []
         for wave, parts in zip(batch, self._piece_outputs(batch, sample_rate_hz)):
             bounds = [start for start, _ in parts] + [len(wave) / sample_rate_hz]
-            words, texts, weighted = [], [], 0.0
+            pieces = []
             for (start, logits), end in zip(parts, bounds[1:]):
-                piece = greedy_transcript(logits, len(logits), self.alphabet, clock, end - start)
-                words += [Word(w.word, w.start_s + start, w.end_s + start, w.confidence)
-                          for w in piece.words]
-                texts.append(piece.text)
-                weighted += piece.confidence * (end - start)
+                piece = (beam_transcript(logits, beams(logits, max(nbest, 1)), clock, end - start)
+                         if beams else greedy_transcript(logits, len(logits), self.alphabet,
+                                                         clock, end - start))
+                pieces.append((start, end, piece))
             duration = len(wave) / sample_rate_hz
-            out.append(Transcript(" ".join(" ".join(texts).split()), duration,
-                                  weighted / duration if duration else 1.0, words))
+            words = [Word(w.word, w.start_s + start, w.end_s + start, w.confidence)
+                     for start, _, piece in pieces for w in piece.words]
+            confidence = sum(p.confidence * (b - a) for a, b, p in pieces) / duration \
+                if duration else 1.0
+            alternatives = []
+            for k in range(nbest if beams else 0):
+                picks = [p.alternatives[min(k, len(p.alternatives) - 1)] for _, _, p in pieces]
+                alternatives.append({"text": " ".join(" ".join(a["text"] for a in picks).split()),
+                                     "score": sum(a["score"] for a in picks)})
+            text = " ".join(" ".join(p.text for _, _, p in pieces).split())
+            out.append(Transcript(text, duration, confidence, words, alternatives))
         return out
 
     def _piece_outputs(self, batch, sample_rate_hz) -> list[list[tuple[float, np.ndarray]]]:

@@ -30,7 +30,7 @@ def streaming_transcriber(model, config, alphabet, chunk_frames: int = 32):
 
 def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=sys.stdout,
                      streaming: bool = False, piece_seconds: float = 0.5, output: str = "text",
-                     out_dir=None, **lm_options) -> int:
+                     out_dir=None, nbest: int = 0, **lm_options) -> int:
     """Prints ``path<TAB>transcript`` per file (``output="json"``: one JSON object per line with
     word timings and confidence, :mod:`ds2_tf.decoding.alignment`); returns the number of files
     that failed.
@@ -45,9 +45,11 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
         raise ValueError(f"{run_dir}: --stream needs a run directory or released model, not an "
                          "export")
     config = None if exported else run_files(run_dir)[0]
-    if output != "text" and (decoder != "greedy" or streaming):
-        raise ValueError(f"--format {output} takes its word timings from the greedy path: use "
-                         "it with --decoder greedy and without --stream")
+    if output != "text" and streaming:
+        raise ValueError(f"--format {output} needs whole inputs: drop --stream")
+    if nbest and (decoder == "greedy" or output != "json"):
+        raise ValueError("--nbest lists alternatives of a beam search: use it with --decoder beam "
+                         "or lm and --format json")
     if output in WRITERS and out_dir is None and len(files) > 1:
         raise ValueError(f"--format {output} writes one file per input: give --out-dir DIR "
                          "(without it, one input's subtitles go to standard output)")
@@ -76,7 +78,7 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
                 target.write_text(text, encoding="utf-8")
                 lines.append(f"{path}\t{target}")
         elif output == "json":
-            records = recognizer.transcripts([audio for _, audio in pending])
+            records = recognizer.transcripts([audio for _, audio in pending], nbest=nbest)
             lines = [json.dumps(r.to_json(path=str(p)), ensure_ascii=False)
                      for (p, _), r in zip(pending, records)]
         else:
