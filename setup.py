@@ -9,6 +9,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["ds2_tf*", "tfrecords_tools*", "export*"]),
+    # released models (config, alphabet, float16 weights, card) ship inside the package
+    package_data={"ds2_tf": ["released/*/*"]},
     install_requires=[
         "tensorflow==2.21.*",
         "keras>=3.10,<4",
