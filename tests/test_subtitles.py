@@ -36,6 +36,12 @@ def test_transcribe_writes_subtitles_per_input(trained_run, synth_corpus, tmp_pa
     assert one.returncode == 0 and one.stdout.startswith("1\n00:00:0"), one.stderr
     several = ds2("transcribe", "--format", "vtt", "--model", str(trained_run), str(good), str(good))
     assert several.returncode == 2 and "--out-dir" in several.stderr.strip().splitlines()[-1]
+    (tmp_path / "other").mkdir()
+    twin = tmp_path / "other" / "good.wav"
+    twin.write_bytes(good.read_bytes())
+    clash = ds2("transcribe", "--format", "srt", "--out-dir", str(tmp_path / "subs"), "--model",
+                str(trained_run), str(good), str(twin))
+    assert clash.returncode == 2 and "'good'" in clash.stderr.strip().splitlines()[-1]
     out = ds2("transcribe", "--format", "vtt", "--out-dir", str(tmp_path / "subs"), "--model",
               str(trained_run), str(good))
     assert out.returncode == 0, out.stderr

@@ -53,7 +53,12 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
     if output in WRITERS and out_dir is None and len(files) > 1:
         raise ValueError(f"--format {output} writes one file per input: give --out-dir DIR "
                          "(without it, one input's subtitles go to standard output)")
-    if out_dir is not None:
+    if output in WRITERS and out_dir is not None:
+        stems = [Path(f).stem for f in files]
+        clash = sorted({s for s in stems if stems.count(s) > 1})
+        if clash:  # DIR/NAME.srt per input: two inputs named alike would overwrite each other
+            raise ValueError(f"--format {output} --out-dir: several inputs are named "
+                             f"{clash[0]!r}; their subtitle files would overwrite each other")
         Path(out_dir).mkdir(parents=True, exist_ok=True)
     if streaming and config is not None and config.model.bidirectional:
         raise ValueError(f"{run_dir}: --stream needs a unidirectional model (preset 'streaming'); "
@@ -66,8 +71,9 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
     pending: list[tuple[str, np.ndarray]] = []  # files read, waiting for one batched model run
 
     def flush() -> None:
+        if output != "text":
+            records = recognizer.transcripts([audio for _, audio in pending], nbest=nbest)
         if output in WRITERS:
-            records = recognizer.transcripts([audio for _, audio in pending])
             lines = []
             for (path, _), record in zip(pending, records):
                 text = WRITERS[output](record)
@@ -78,7 +84,6 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
                 target.write_text(text, encoding="utf-8")
                 lines.append(f"{path}\t{target}")
         elif output == "json":
-            records = recognizer.transcripts([audio for _, audio in pending], nbest=nbest)
             lines = [json.dumps(r.to_json(path=str(p)), ensure_ascii=False)
                      for (p, _), r in zip(pending, records)]
         else:
