@@ -77,7 +77,8 @@ PAPER_CONV = (
 
 
 CONV_ALGORITHMS = ("auto", "direct", "fft", "tflite")  # how conv layers compute; see ConvFrontEnd
-RNN_LOOPS = ("auto", "keras", "stacked")  # how BN-RNNs run their recurrence; see BatchNormRNN
+RNN_LOOPS = ("auto", "keras", "stacked", "cudnn")  # how BN-RNNs run their recurrence; see BatchNormRNN
+MODEL_PARALLEL = ("none", "time")  # how one replica's BN-RNNs spread over devices; see time_split.py
 
 
 @dataclass(frozen=True)
@@ -97,17 +98,29 @@ class ModelConfig:
     # is faster (CPU, multi-channel layers; ds2_tf/model/fftconv.py), "direct" = Conv2D, "fft",
     # "tflite" = builtin TFLite ops only (the TFLite export builds its model with it).
     conv_algorithm: str = "auto"  # one of CONV_ALGORITHMS
-    # How BN-RNN layers run their recurrence (same weights and outputs): "auto" = in training, for
-    # GRU, the XLA-compiled loops with a hand-written gradient (ds2_tf/model/fused_gru.py), else
-    # Keras's RNN loop; "keras" = always Keras's loop; "stacked" = both directions in one loop,
-    # K steps per iteration (ds2_tf/model/stacked_loop.py; the TFLite export builds with it).
+    # How BN-RNN layers run their recurrence (same weights and outputs): "auto" = "cudnn" where a
+    # GPU is visible; elsewhere, in training, for GRU, the XLA-compiled loops with a hand-written
+    # gradient (ds2_tf/model/fused_gru.py), else Keras's RNN loop; "keras" = always Keras's loop;
+    # "stacked" = both directions in one loop, K steps per iteration (ds2_tf/model/stacked_loop.py;
+    # the TFLite export builds with it); "cudnn" = Keras's GRU/LSTM layers fed the batch-normalized
+    # projection through an identity input kernel (ds2_tf/model/cudnn_recurrence.py): cuDNN on a
+    # GPU, Keras's generic loop elsewhere.
     rnn_loop: str = "auto"  # one of RNN_LOOPS
+    # Model parallelism (same weights and outputs): "time" = each bidirectional recurrence split
+    # along time across two devices, the paper's scheme (ds2_tf/model/time_split.py); with data
+    # parallelism each replica takes a pair of devices.
+    model_parallel: str = "none"  # one of MODEL_PARALLEL
 
     def __post_init__(self):
         if self.conv_algorithm not in CONV_ALGORITHMS:
             raise ValueError(f"conv_algorithm must be one of {CONV_ALGORITHMS}")
         if self.rnn_loop not in RNN_LOOPS:
             raise ValueError(f"rnn_loop must be one of {RNN_LOOPS}")
+        if self.model_parallel not in MODEL_PARALLEL:
+            raise ValueError(f"model_parallel must be one of {MODEL_PARALLEL}")
+        if self.model_parallel == "time" and not self.bidirectional:
+            raise ValueError("model_parallel='time' splits bidirectional layers; this model is "
+                             "unidirectional")
         if not 1 <= len(self.conv) <= 3:
             raise ValueError("the conv front-end has 1 to 3 layers")
         if self.rnn_type not in ("gru", "lstm"):

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from ds2_tf.config import RunConfig
 from ds2_tf.decoding.ctc import greedy_decode_graph
+from ds2_tf.model.deepspeech2 import portable
 from tfrecords_tools.alphabet import Alphabet
 
 WAVEFORM_SPEC = [tf.TensorSpec([None, None], tf.float32, name="waveform"),
@@ -92,6 +93,7 @@ def export_saved_model(model, config: RunConfig, alphabet: Alphabet, out_dir: st
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target}: already exists (pick another --version or pass "
                               "--overwrite)")
+    model = portable(model)
     module = ServingModule(model, config, alphabet)
     archive = keras.export.ExportArchive()
     archive.track(model)

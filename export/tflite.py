@@ -42,7 +42,8 @@ def convert(model, int8: bool = False, stacked: bool = True) -> bytes:
     ``stacked=False`` keeps Keras's loops for that comparison),
     and the conv layers with builtin ops only (``conv_algorithm="tflite"``: no IRFFT2D)."""
     model = rebuild_with_compute_paths(model, conv_algorithm="tflite",
-                                       rnn_loop="stacked" if stacked else "keras")
+                                       rnn_loop="stacked" if stacked else "keras",
+                                       model_parallel="none")
     with tempfile.TemporaryDirectory() as tmp:
         archive = keras.export.ExportArchive()
         archive.track(model)

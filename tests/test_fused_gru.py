@@ -77,6 +77,6 @@ def test_bfloat16_inputs_give_bfloat16_outputs_and_float32_weight_gradients():
 
 def test_rnn_loop_is_validated():
     with pytest.raises(ValueError, match="rnn_loop"):
-        ModelConfig(rnn_loop="cudnn")
+        ModelConfig(rnn_loop="cuda")
     with pytest.raises(ValueError, match="loop must be one of"):
         BatchNormRNN(4, loop="fused!")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ds2_tf.config import FEATURE_NORMALIZATIONS
+from ds2_tf.config import FEATURE_NORMALIZATIONS, MODEL_PARALLEL, RNN_LOOPS
 
 
 # flag (argparse dest) → (config section, field): a flag left unset keeps the preset's value.
@@ -17,6 +17,8 @@ TRAIN_FLAGS = (
     ("init_from", "train", "init_from"),
     ("ema", "train", "ema_momentum"),
     ("feature_normalization", "features", "normalization"),
+    ("rnn_loop", "model", "rnn_loop"),
+    ("model_parallel", "model", "model_parallel"),
 )
 
 
@@ -37,7 +39,8 @@ def cmd_train(args) -> int:
     train(args.data, args.out, preset_name=args.preset, train_overrides=sections.get("train", {}),
           strategy_name=args.strategy, max_minutes=args.max_minutes,
           steps_per_epoch=args.steps_per_epoch, max_dev_utterances=args.max_dev,
-          feature_overrides=sections.get("features", {}))
+          feature_overrides=sections.get("features", {}),
+          model_overrides=sections.get("model", {}))
     return 0
 
 
@@ -60,6 +63,12 @@ def register(sub) -> None:
                         "(removes a fixed microphone colouring; not for streaming presets)")
     p.add_argument("--strategy", choices=("auto", "default", "mirrored", "multiworker"),
                    default="auto")
+    p.add_argument("--rnn-loop", choices=RNN_LOOPS, default=None,
+                   help="how the BN-RNN recurrence runs (same weights): 'auto' = cuDNN where a "
+                        "GPU is visible")
+    p.add_argument("--model-parallel", choices=MODEL_PARALLEL, default=None,
+                   help="'time': split each bidirectional recurrence along time across two "
+                        "devices, as the paper (each data-parallel replica takes a pair)")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop cleanly after this much training time")
     p.add_argument("--init-from", default=None, metavar="RUN",

@@ -42,6 +42,7 @@ class DeepSpeech2(keras.Model):
                                      model.bn_momentum, model.conv_algorithm, name="conv")
         self.rnns = [BatchNormRNN(model.rnn_units, model.rnn_type, model.bidirectional,
                                   momentum=model.bn_momentum, loop=model.rnn_loop,
+                                  model_parallel=model.model_parallel,
                                   name=f"rnn{i}")
                      for i in range(model.rnn_layers)]
         self.row_conv = RowConv(model.row_conv_future, name="row_conv") \
@@ -130,3 +131,14 @@ def rebuild_with_compute_paths(model: DeepSpeech2, **compute) -> DeepSpeech2:
     clone = build_model(config, model.num_classes, precision=model.dtype_policy)
     clone.set_weights(model.get_weights())
     return clone
+
+
+def portable(model: DeepSpeech2) -> DeepSpeech2:
+    """The model as an export needs it: no cuDNN ops (a SavedModel traced on a GPU must still
+    serve on CPUs; cuDNN ops have no CPU kernel) and no device placement (``model_parallel``).
+    Same weights; the model itself where nothing needs changing."""
+    on_cudnn = any(rnn.on_keras_rnn for rnn in model.rnns)
+    if not on_cudnn and model.run_config.model.model_parallel == "none":
+        return model
+    loop = "keras" if on_cudnn else model.run_config.model.rnn_loop
+    return rebuild_with_compute_paths(model, rnn_loop=loop, model_parallel="none")

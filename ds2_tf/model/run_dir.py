@@ -82,8 +82,8 @@ def warm_start_weights(config: RunConfig, alphabet: Alphabet, source_run: str | 
     mean/std, which replace the new corpus's: its first layers learned on features normalized
     that way."""
     source_config, source_alphabet = run_files(source_run)
-    # How layers compute (conv_algorithm, rnn_loop) does not change the weights.
-    compute = {"conv_algorithm": "auto", "rnn_loop": "auto"}
+    # How layers compute (conv_algorithm, rnn_loop, model_parallel) does not change the weights.
+    compute = {"conv_algorithm": "auto", "rnn_loop": "auto", "model_parallel": "none"}
     if (dataclasses.replace(source_config.model, **compute)
             != dataclasses.replace(config.model, **compute)
             or source_config.features != config.features):

@@ -8,22 +8,33 @@ import keras
 import tensorflow as tf
 
 
-def choose_strategy(name: str = "auto") -> tf.distribute.Strategy:
-    """TF_CONFIG → MultiWorkerMirrored; >1 GPU → Mirrored; otherwise the default strategy."""
+def choose_strategy(name: str = "auto", model_parallel: str = "none") -> tf.distribute.Strategy:
+    """TF_CONFIG → MultiWorkerMirrored; >1 GPU → Mirrored; otherwise the default strategy.
+
+    With ``model_parallel="time"`` each replica owns two devices (ds2_tf/model/time_split.py):
+    Mirrored runs one replica per pair, on the pair's first device; "auto" mirrors only when
+    there are at least two pairs."""
+    per_replica = 2 if model_parallel == "time" else 1
     if name == "auto":
         if os.environ.get("TF_CONFIG"):
             name = "multiworker"
-        elif len(tf.config.list_physical_devices("GPU")) > 1:
+        elif len(tf.config.list_physical_devices("GPU")) > per_replica:
             name = "mirrored"
         else:
             name = "default"
     if name == "multiworker":
+        if per_replica > 1:
+            raise ValueError("model_parallel='time' is not supported with the multi-worker "
+                             "strategy; use one machine's devices (--strategy mirrored)")
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         cpus = tf.config.list_logical_devices("CPU")
         devices = [d.name for d in gpus] or [d.name for d in cpus]
-        return tf.distribute.MirroredStrategy(devices)
+        if len(devices) < per_replica:
+            raise ValueError(f"model_parallel='time' needs at least 2 devices; found "
+                             f"{len(devices)}")
+        return tf.distribute.MirroredStrategy(devices[::per_replica][:len(devices) // per_replica])
     if name == "default":
         return tf.distribute.get_strategy()
     raise ValueError(f"unknown strategy {name!r} (auto, default, mirrored, multiworker)")

@@ -52,9 +52,11 @@ def estimate_steps(split_info: dict, config: RunConfig) -> int:
 
 
 def resolve_config(out: Path, preset_name: str, train_overrides: dict,
-                   feature_overrides: dict | None = None) -> RunConfig:
+                   feature_overrides: dict | None = None,
+                   model_overrides: dict | None = None) -> RunConfig:
     sections = {name: changes for name, changes in
-                (("train", train_overrides), ("features", feature_overrides)) if changes}
+                (("train", train_overrides), ("features", feature_overrides),
+                 ("model", model_overrides)) if changes}
     wanted = preset(preset_name).replace(**sections)
     if (out / CONFIG).exists():
         saved = RunConfig.load(out / CONFIG)
@@ -69,21 +71,24 @@ def train(data_dir: str, out_dir: str, preset_name: str = "small",
           train_overrides: dict | None = None, strategy_name: str = "auto",
           max_minutes: float | None = None, steps_per_epoch: int | None = None,
           max_dev_utterances: int | None = 200, verbose: int | str = "auto",
-          feature_overrides: dict | None = None) -> dict:
-    """Train (or resume) a run; returns the summary also written to RUN/train_summary.json."""
+          feature_overrides: dict | None = None, model_overrides: dict | None = None) -> dict:
+    """Train (or resume) a run; returns the summary also written to RUN/train_summary.json.
+    ``model_overrides`` may only change how layers compute (``rnn_loop``, ``model_parallel``…)."""
     policy = keras.mixed_precision.dtype_policy()
     try:
         return _train(data_dir, out_dir, preset_name, train_overrides, strategy_name,
                       max_minutes, steps_per_epoch, max_dev_utterances, verbose,
-                      feature_overrides)
+                      feature_overrides, model_overrides)
     finally:
         keras.mixed_precision.set_dtype_policy(policy)  # --precision must not leak to callers
 
 
 def _train(data_dir, out_dir, preset_name, train_overrides, strategy_name, max_minutes,
-           steps_per_epoch, max_dev_utterances, verbose, feature_overrides=None) -> dict:
+           steps_per_epoch, max_dev_utterances, verbose, feature_overrides=None,
+           model_overrides=None) -> dict:
     out = Path(out_dir)
-    config = resolve_config(out, preset_name, train_overrides or {}, feature_overrides)  # flags first
+    config = resolve_config(out, preset_name, train_overrides or {}, feature_overrides,
+                            model_overrides)  # flags first
     info = read_dataset_json(data_dir)
     if "train" not in info.get("splits", {}):
         raise ValueError(f"{data_dir}/dataset.json has no 'train' split")
@@ -94,7 +99,8 @@ def _train(data_dir, out_dir, preset_name, train_overrides, strategy_name, max_m
             print(f"{out}: training already completed ({summary['epochs_run']} epochs); "
                   "nothing to do", file=sys.stderr)
             return summary
-    strategy = choose_strategy(strategy_name)  # before other TF work (MultiWorker requires it)
+    # Before other TF work (MultiWorker requires it).
+    strategy = choose_strategy(strategy_name, config.model.model_parallel)
     set_precision(config.train.precision)
     alphabet = Alphabet.from_json(info["alphabet"])
     init_weights = config.train.init_from and \
