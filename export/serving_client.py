@@ -1,20 +1,26 @@
 """Client for a TF Serving deployment of the exported SavedModel: gRPC Predict and REST JSON.
 
-    python -m export.serving_client --grpc localhost:8500 --model ds2 a.wav b.wav
-    python -m export.serving_client --rest http://localhost:8501 --model ds2 --form inputs a.wav
+    ds2 client --grpc localhost:8500 --model ds2 a.wav b.wav
+    ds2 client --rest http://localhost:8501 --model ds2 --form inputs a.wav
+    ds2 client --grpc localhost:8500 --format json --export exports/ds2 a.wav
 
 WAV files are sent as bytes to the ``transcribe_wav`` signature (16 kHz mono PCM, as the model
 requires); ``--waveform`` sends decoded float samples to ``serving_default`` instead.
+``--format json`` prints what ``ds2 transcribe --format json`` prints (word times and
+confidences, from the served log-probabilities); it needs the exported model's folder (``--export``)
+for the alphabet and frame stride, which TF Serving does not hand out.
 """
 from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import json
 import re
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 
@@ -49,14 +55,27 @@ def rest_body(wavs: list[bytes] | None = None, waveforms: list[np.ndarray] | Non
     raise ValueError(f"form must be 'instances' or 'inputs', not {form!r}")
 
 
-def transcripts_from_rest(reply: dict) -> list[str]:
-    """Both reply forms: {"predictions": [{"transcript": …}, …]} and {"outputs": {"transcript": […]}}."""
+OUTPUTS = ("transcript", "log_probs", "output_length")  # what the signatures return
+
+
+def outputs_from_rest(reply: dict, wanted=("transcript",)) -> dict[str, list]:
+    """Both reply forms, {"predictions": [{"transcript": …, …}, …]} (rows) and
+    {"outputs": {"transcript": […], …}} (columns), as {output: [one value per input]}."""
     if "predictions" in reply:
-        return [row["transcript"] if isinstance(row, dict) else row for row in reply["predictions"]]
+        rows = reply["predictions"]
+        if rows and not isinstance(rows[0], dict):  # a single output comes back bare
+            return {wanted[0]: list(rows)}
+        return {name: [row[name] for row in rows] for name in wanted}
     if "outputs" in reply:
         outputs = reply["outputs"]
-        return list(outputs["transcript"] if isinstance(outputs, dict) else outputs)
+        if not isinstance(outputs, dict):
+            return {wanted[0]: list(outputs)}
+        return {name: list(outputs[name]) for name in wanted}
     raise ValueError(f"unexpected reply: {str(reply)[:200]}")
+
+
+def transcripts_from_rest(reply: dict) -> list[str]:
+    return outputs_from_rest(reply)["transcript"]
 
 
 def short_error(details: str) -> str:
@@ -74,13 +93,15 @@ def short_error(details: str) -> str:
 
 # ---- transports ----------------------------------------------------------------------------------
 def predict_rest(base_url: str, model: str, body: dict, version: int | None = None,
-                 timeout: float = 60) -> list[str]:
+                 timeout: float = 60, outputs=None) -> list[str] | dict[str, list]:
+    """The transcripts, or with ``outputs`` (names from OUTPUTS) {name: per-input values}."""
     path = f"/v1/models/{model}" + (f"/versions/{version}" if version else "") + ":predict"
     request = urllib.request.Request(base_url.rstrip("/") + path, data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return transcripts_from_rest(json.loads(response.read()))
+            reply = json.loads(response.read())
+            return outputs_from_rest(reply, outputs) if outputs else transcripts_from_rest(reply)
     except urllib.error.HTTPError as err:
         detail = err.read().decode(errors="replace")
         try:
@@ -91,7 +112,8 @@ def predict_rest(base_url: str, model: str, body: dict, version: int | None = No
 
 
 def grpc_request(model: str, wavs: list[bytes] | None = None,
-                 waveforms: list[np.ndarray] | None = None, version: int | None = None):
+                 waveforms: list[np.ndarray] | None = None, version: int | None = None,
+                 outputs=("transcript",)):
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
@@ -107,25 +129,52 @@ def grpc_request(model: str, wavs: list[bytes] | None = None,
         batch, lengths = waveform_batch(waveforms)
         request.inputs["waveform"].CopyFrom(tf.make_tensor_proto(batch))
         request.inputs["num_samples"].CopyFrom(tf.make_tensor_proto(lengths))
-    request.output_filter.append("transcript")
+    request.output_filter.extend(outputs)
     return request
 
 
 def predict_grpc(address: str, model: str, wavs: list[bytes] | None = None,
                  waveforms: list[np.ndarray] | None = None, version: int | None = None,
-                 timeout: float = 60) -> list[str]:
+                 timeout: float = 60, outputs=None) -> list[str] | dict[str, list]:
+    """The transcripts, or with ``outputs`` (names from OUTPUTS) {name: per-input values}."""
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    request = grpc_request(model, wavs, waveforms, version)
+    request = grpc_request(model, wavs, waveforms, version, outputs or ("transcript",))
     with grpc.insecure_channel(address) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         try:
             reply = stub.Predict(request, timeout=timeout)
         except grpc.RpcError as err:
             raise RuntimeError(f"{address}: {err.code().name}: {short_error(err.details())}") from None
-    return [t.decode("utf-8") for t in tf.make_ndarray(reply.outputs["transcript"])]
+    values = {name: tf.make_ndarray(reply.outputs[name]) for name in outputs or ("transcript",)}
+    values["transcript"] = [t.decode("utf-8") for t in values.get("transcript", [])]
+    return {name: list(values[name]) for name in outputs} if outputs else values["transcript"]
+
+
+# ---- JSON transcripts ------------------------------------------------------------------------------
+def json_transcripts(paths, durations, replies: dict[str, list], export_dir) -> list[dict]:
+    """``ds2 transcribe --format json``'s objects from served log-probabilities (greedy: the
+    served ``transcript`` is the greedy one)."""
+    from ds2_tf.decoding.alignment import FrameClock, greedy_transcript
+    from ds2_tf.inference.exported import export_assets, saved_model_dir
+
+    directory = saved_model_dir(Path(export_dir))
+    if directory is None:
+        raise ValueError(f"{export_dir}: no exported SavedModel here (--export takes the folder "
+                         "`ds2 export` wrote: the model's base path or a version directory)")
+    config, alphabet = export_assets(directory)
+    clock = FrameClock.of(config)
+    objects = []
+    for i, path in enumerate(paths):
+        log_probs = np.asarray(replies["log_probs"][i], np.float32)
+        length = int(np.asarray(replies["output_length"][i]))
+        transcript = greedy_transcript(log_probs, length, alphabet, clock, durations[i])
+        # Whitespace as ds2 transcribe's (it joins a recording's pieces).
+        transcript = dataclasses.replace(transcript, text=" ".join(transcript.text.split()))
+        objects.append(transcript.to_json(path=str(path)))
+    return objects
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,8 +187,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--form", choices=("instances", "inputs"), default="instances")
     parser.add_argument("--waveform", action="store_true",
                         help="send decoded samples to serving_default instead of WAV bytes")
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="json: one object per file, as `ds2 transcribe --format json`")
+    parser.add_argument("--export", metavar="DIR",
+                        help="the exported model's folder (alphabet and frame stride for json)")
     parser.add_argument("files", nargs="+")
     args = parser.parse_args(argv)
+    if args.format == "json" and not args.export:
+        parser.error("--format json needs --export DIR (the folder `ds2 export` wrote: it holds "
+                     "the alphabet and frame stride that word times need)")
+    outputs = OUTPUTS if args.format == "json" else None
     try:
         if args.waveform:
             from tfrecords_tools.audio import load_pcm16, pcm16_to_float
@@ -148,14 +205,24 @@ def main(argv: list[str] | None = None) -> int:
         else:
             payload = {"wavs": [open(f, "rb").read() for f in args.files]}
         if args.grpc:
-            texts = predict_grpc(args.grpc, args.model, version=args.version, **payload)
+            replies = predict_grpc(args.grpc, args.model, version=args.version, outputs=outputs,
+                                   **payload)
         else:
-            texts = predict_rest(args.rest, args.model, rest_body(form=args.form, **payload),
-                                 args.version)
-    except (OSError, RuntimeError, ValueError) as err:
+            replies = predict_rest(args.rest, args.model, rest_body(form=args.form, **payload),
+                                   args.version, outputs=outputs)
+        if args.format == "json":
+            import soundfile
+
+            durations = [soundfile.info(f).duration for f in args.files]
+            objects = json_transcripts(args.files, durations, replies, args.export)
+    except (OSError, RuntimeError, ValueError) as err:  # soundfile's errors are RuntimeErrors
         print(f"ds2 client: error: {err}", file=sys.stderr)
         return 2
-    for path, text in zip(args.files, texts):
+    if args.format == "json":
+        for obj in objects:
+            print(json.dumps(obj, ensure_ascii=False))
+        return 0
+    for path, text in zip(args.files, replies):
         print(f"{path}\t{text}")
     return 0
 

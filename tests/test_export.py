@@ -199,9 +199,11 @@ def test_rest_instances_and_inputs_forms(loaded, keras_model, synth_corpus):
                 columns = {k: [decode(v) for v in vs] for k, vs in body["inputs"].items()}
             spec = signature.structured_input_signature[1]
             outputs = signature(**{k: tf.constant(v, spec[k].dtype) for k, v in columns.items()})
-            texts = [t.decode() for t in outputs["transcript"].numpy()]
-            reply = ({"predictions": [{"transcript": t} for t in texts]} if "instances" in body
-                     else {"outputs": {"transcript": texts}})
+            columns = {"transcript": [t.decode() for t in outputs["transcript"].numpy()],
+                       "log_probs": outputs["log_probs"].numpy().tolist(),
+                       "output_length": outputs["output_length"].numpy().tolist()}
+            reply = ({"predictions": [dict(zip(columns, row)) for row in zip(*columns.values())]}
+                     if "instances" in body else {"outputs": columns})
             data = json.dumps(reply).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(data)))
@@ -217,8 +219,45 @@ def test_rest_instances_and_inputs_forms(loaded, keras_model, synth_corpus):
         for form in ("instances", "inputs"):
             assert predict_rest(url, "ds2", rest_body(wavs=[wav_bytes(a) for a in audio], form=form)) == want
             assert predict_rest(url, "ds2", rest_body(waveforms=audio, form=form)) == want
+            replies = predict_rest(url, "ds2", rest_body(waveforms=audio, form=form),
+                                   outputs=("transcript", "output_length"))
+            assert replies["transcript"] == want and len(replies["output_length"]) == 2
     finally:
         server.shutdown()
+
+
+def test_client_json_is_transcribes_json(loaded, exported, synth_corpus, tmp_path, capsys):
+    """`ds2 client --format json` against a gRPC PredictionService: the objects `ds2 transcribe
+    --format json --model EXPORT` prints for the same files (text, word times, confidences)."""
+    from pathlib import Path
+
+    from export.serving_client import main as client_main
+    from tests.conftest import ds2, write_audio
+
+    wavs = [str(write_audio(tmp_path / f"{i}.wav", a))
+            for i, (a, _) in enumerate(utterances(synth_corpus, "test")[:2])]
+    saved = Path(exported[1]["saved_model"])
+    result = ds2("transcribe", "--format", "json", "--model", str(saved), *wavs)
+    assert result.returncode == 0, result.stderr
+    want = [json.loads(line) for line in result.stdout.splitlines()]
+    server, address = serve_grpc(loaded)
+    try:
+        capsys.readouterr()
+        assert client_main(["--grpc", address, "--format", "json", "--export", str(saved.parent),
+                            *wavs]) == 0
+        got = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        with pytest.raises(SystemExit):  # json without the export's assets: a usage error
+            client_main(["--grpc", address, "--format", "json", *wavs])
+        assert "--format json needs --export" in capsys.readouterr().err
+    finally:
+        server.stop(None)
+    assert len(got) == len(want) == 2
+    for g, w in zip(got, want):
+        assert {k: g[k] for k in ("path", "text", "duration_s")} == \
+            {k: w[k] for k in ("path", "text", "duration_s")}
+        assert abs(g["confidence"] - w["confidence"]) < 1e-3
+        for gw, ww in zip(g["words"], w["words"], strict=True):
+            assert (gw["word"], gw["start_s"], gw["end_s"]) == (ww["word"], ww["start_s"], ww["end_s"])
 
 
 # ---- TFLite ----------------------------------------------------------------------------------------
