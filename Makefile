@@ -5,7 +5,14 @@ PY := $(VENV)/bin/python
 DS2 := $(VENV)/bin/ds2
 DEMO ?= demo
 DEMO_HOURS ?= 2
-DEMO_MINUTES ?= 30
+# DEMO_INIT=released (default): fine-tune the shipped ds2_small_en on the demo's corpus;
+# DEMO_INIT=scratch: train from random weights (the README gives both figures).
+DEMO_INIT ?= released
+DEMO_MINUTES ?= $(if $(filter scratch,$(DEMO_INIT)),30,10)
+# Measured on 2-core CPUs: more, smaller steps (4000 padded frames) and no SpecAugment learn
+# faster in short runs (bench/results/accuracy_merged_natural_bf4k_120.md).
+DEMO_TRAIN_FLAGS := --batch-frames 4000 --no-spec-augment \
+                    $(if $(filter scratch,$(DEMO_INIT)),,--init-from ds2_small_en)
 APT_PACKAGES := espeak-ng flite festival festlex-cmu festvox-kallpc16k festvox-kdlpc16k \
                 festvox-us-slt-hts fortunes fortunes-zh libsndfile1 sox pocketsphinx-testdata
 REAL_WAVS := /usr/share/pocketsphinx/test/data/librivox
@@ -56,7 +63,8 @@ demo: system-deps $(VENV)/.installed
 	else echo "(apt-get install pocketsphinx-testdata for real recordings)"; fi
 	$(DS2) synth --out $(DEMO)/data --hours $(DEMO_HOURS) --augment
 	$(DS2) inspect $(DEMO)/data
-	$(DS2) train --data $(DEMO)/data --out $(DEMO)/run --preset small --max-minutes $(DEMO_MINUTES)
+	$(DS2) train --data $(DEMO)/data --out $(DEMO)/run --preset small --max-minutes $(DEMO_MINUTES) \
+	    $(DEMO_TRAIN_FLAGS)
 	$(DS2) evaluate --run $(DEMO)/run --data $(DEMO)/data --split test
 	$(DS2) lm build --text $(DEMO)/data/lm_text_train.txt --order 4 --out $(DEMO)/lm/train.arpa
 	$(DS2) tune-lm --run $(DEMO)/run --data $(DEMO)/data --split dev --lm $(DEMO)/lm/train.arpa \

@@ -6,7 +6,9 @@ recording cut at pauses vs the same audio as short clips.
 Both ways use the same Recognizer (the model as one traced function): "one at a time" calls it
 once per file, as `ds2 transcribe` did before batching; "batched" gives it all files, which it
 sorts by length and runs in padded batches. The long recording is the same clips joined with
-0.5 s pauses, transcribed as one input (cut into ≤ 30 s pieces). Random weights: speed does not
+0.5 s pauses, transcribed as one input (cut into ≤ 30 s pieces). The "SavedModel" rows run the
+same model exported with `ds2 export`, through the same Recognizer (`ds2 transcribe --model
+EXPORT`): the reference for how fast the traced Keras model should be. Random weights: speed does not
 depend on them. Rounds are interleaved; medians are reported. Results: bench/results/
 transcribe_throughput_PRESET.{json,md}.
 """
@@ -65,10 +67,16 @@ def main() -> int:
     pause = np.zeros(RATE // 2, np.float32)
     long = np.concatenate([x for c in clips for x in (c, pause)])
     with tempfile.TemporaryDirectory() as tmp:
-        recognizer = ds2_tf.load_model(random_run(args.preset, Path(tmp)))
+        from export.exporter import export_run
+
+        run = random_run(args.preset, Path(tmp))
+        recognizer = ds2_tf.load_model(run)
+        saved = ds2_tf.load_model(export_run(run, Path(tmp) / "export")["saved_model"])
         ways = {"one at a time": lambda: [recognizer.transcribe(c) for c in clips],
                 "batched by length": lambda: recognizer.transcribe(clips),
-                "one long recording": lambda: recognizer.transcribe(long)}
+                "one long recording": lambda: recognizer.transcribe(long),
+                "SavedModel, one at a time": lambda: [saved.transcribe(c) for c in clips],
+                "SavedModel, batched by length": lambda: saved.transcribe(clips)}
         for way in ways.values():  # warm-up: tracing for the shapes each way sees
             way()
         times = {name: [] for name in ways}
@@ -86,6 +94,9 @@ def main() -> int:
               "rtf": {"one at a time": one / audio_s, "batched by length": batched / audio_s,
                       "one long recording": long_rtf},
               "batched_speedup": one / batched, "long_vs_clips_rtf_ratio": long_rtf / (batched / audio_s),
+              "over_saved_model": {"one at a time": one / medians["SavedModel, one at a time"],
+                                   "batched by length":
+                                       batched / medians["SavedModel, batched by length"]},
               "peak_rss_mib": peak_rss_mib(),
               "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU threads"}
     lines = [f"`ds2 transcribe` throughput, preset `{args.preset}` (random weights), "
@@ -93,11 +104,15 @@ def main() -> int:
              f"{args.rounds} interleaved rounds; {result['hardware']}.", "",
              "| way | median time | real-time factor |", "|---|---|---|"]
     for name in ways:
-        lines.append(f"| {name} | {medians[name]:.1f} s | {result['rtf'][name]:.4f} |")
+        rtf = medians[name] / (len(long) / RATE if name == "one long recording" else audio_s)
+        lines.append(f"| {name} | {medians[name]:.1f} s | {rtf:.4f} |")
     lines += ["", f"Batched by length is **{result['batched_speedup']:.2f}×** faster than one at a "
                   f"time. The long recording ({result['long_recording_s'] / 60:.1f} min, cut at "
                   f"pauses) runs at {result['long_vs_clips_rtf_ratio']:.2f}× the batched clips' "
-                  f"real-time factor. Peak RSS {result['peak_rss_mib']:.0f} MiB."]
+                  f"real-time factor. Against the same model exported as a SavedModel and run "
+                  f"through the same Recognizer: **{result['over_saved_model']['batched by length']:.2f}×** "
+                  f"its time batched, {result['over_saved_model']['one at a time']:.2f}× one at a "
+                  f"time (target ≤ 1.2×). Peak RSS {result['peak_rss_mib']:.0f} MiB."]
     save(args.out, f"transcribe_throughput_{args.preset}", result, lines)
     return 0
 

@@ -45,8 +45,8 @@ def read_audio(source: str | Path | bytes) -> tuple[np.ndarray, int]:
 
 def to_mono_16k(data: np.ndarray, rate: int, target_rate: int = SAMPLE_RATE_HZ) -> np.ndarray:
     """Down-mix (mean of channels) and resample with soxr's high-quality filter."""
-    if data.ndim == 2:
-        data = data.mean(axis=1)
+    if data.ndim == 2:  # one channel: a view, not a copy (hours of audio are GBs of float32)
+        data = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1)
     if rate <= 0:
         raise AudioError(f"invalid sample rate {rate}")
     if rate != target_rate:
