@@ -221,6 +221,11 @@ def test_train_flags_override_the_preset(monkeypatch):
     args.func(args)
     assert seen["train_overrides"] == {"batch_frames": 4000}
     assert seen["feature_overrides"] == {"normalization": "utterance"}
+    assert seen["model_overrides"] == {}
+    args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--rnn-loop", "cudnn",
+                                      "--model-parallel", "time"])
+    args.func(args)
+    assert seen["model_overrides"] == {"rnn_loop": "cudnn", "model_parallel": "time"}
 
 
 def test_every_train_flag_in_the_table_names_a_config_field():
@@ -232,7 +237,7 @@ def test_every_train_flag_in_the_table_names_a_config_field():
 
     dests = {a.dest for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions}
     fields = {name: {f.name for f in dataclasses.fields(getattr(RunConfig(), name))}
-              for name in ("train", "features")}
+              for name in ("train", "features", "model")}
     for dest, section, field in TRAIN_FLAGS:
         assert dest in dests and field in fields[section], (dest, section, field)
 
