@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from ds2_tf.config import RunConfig
 from ds2_tf.inference.streaming import StreamingModel
+from ds2_tf.model.deepspeech2 import portable
 from tfrecords_tools.alphabet import Alphabet
 
 
@@ -21,6 +22,7 @@ def export_streaming(model, config: RunConfig, alphabet: Alphabet, out_dir: str 
     """SavedModel (signature ``step``) and, optionally, ``<name>.stream.tflite`` + metadata."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    model = portable(model)  # no cuDNN ops in a file meant for CPUs and phones
     stream = StreamingModel(model, config, chunk_frames)
     archive = keras.export.ExportArchive()
     archive.track(model)
