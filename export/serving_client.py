@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import dataclasses
 import json
 import re
 import sys
@@ -157,7 +156,7 @@ def predict_grpc(address: str, model: str, wavs: list[bytes] | None = None,
 def json_transcripts(paths, durations, replies: dict[str, list], export_dir) -> list[dict]:
     """``ds2 transcribe --format json``'s objects from served log-probabilities (greedy: the
     served ``transcript`` is the greedy one)."""
-    from ds2_tf.decoding.alignment import FrameClock, greedy_transcript
+    from ds2_tf.decoding.alignment import FrameClock, greedy_transcript, join_pieces
     from ds2_tf.inference.exported import export_assets, saved_model_dir
 
     directory = saved_model_dir(Path(export_dir))
@@ -170,9 +169,9 @@ def json_transcripts(paths, durations, replies: dict[str, list], export_dir) -> 
     for i, path in enumerate(paths):
         log_probs = np.asarray(replies["log_probs"][i], np.float32)
         length = int(np.asarray(replies["output_length"][i]))
-        transcript = greedy_transcript(log_probs, length, alphabet, clock, durations[i])
-        # Whitespace as ds2 transcribe's (it joins a recording's pieces).
-        transcript = dataclasses.replace(transcript, text=" ".join(transcript.text.split()))
+        piece = greedy_transcript(log_probs, length, alphabet, clock, durations[i])
+        # One piece, assembled as ds2 transcribe assembles a recording's pieces.
+        transcript = join_pieces([(0.0, durations[i], piece)], durations[i])
         objects.append(transcript.to_json(path=str(path)))
     return objects
 

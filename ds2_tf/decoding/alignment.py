@@ -126,3 +126,22 @@ def greedy_transcript(logits: np.ndarray, length: int, alphabet: Alphabet, clock
     text = alphabet.decode([c[4] for c in chars])  # exactly greedy_decode's text
     confidence = float(peak.mean()) if length else 1.0
     return Transcript(text, duration_s, confidence, words)
+
+
+def join_pieces(pieces: list[tuple[float, float, Transcript]], duration_s: float,
+                nbest: int = 0) -> Transcript:
+    """One recording's transcript from its pieces' ``(start_s, end_s, transcript)``, in order:
+    words shifted to recording time, whitespace normalized, confidence weighted by piece length;
+    with ``nbest``, the k-th alternative joins every piece's k-th best (or its last), its score
+    the sum of theirs. A single piece ``(0, duration, t)`` gives ``t`` with normalized text."""
+    words = [Word(w.word, w.start_s + start, w.end_s + start, w.confidence)
+             for start, _, piece in pieces for w in piece.words]
+    confidence = sum(p.confidence * (b - a) for a, b, p in pieces) / duration_s \
+        if duration_s else 1.0
+    alternatives = []
+    for k in range(nbest):
+        picks = [p.alternatives[min(k, len(p.alternatives) - 1)] for _, _, p in pieces]
+        alternatives.append({"text": " ".join(" ".join(a["text"] for a in picks).split()),
+                             "score": sum(a["score"] for a in picks)})
+    text = " ".join(" ".join(p.text for _, _, p in pieces).split())
+    return Transcript(text, duration_s, confidence, words, alternatives)

@@ -61,10 +61,9 @@ class Recognizer:
         """Transcripts with word timings and confidence
         (:class:`ds2_tf.decoding.alignment.Transcript`), one per waveform: the greedy path, or
         with a beam/LM decoder its best beam and, with ``nbest``, that many alternatives. A
-        recording cut into pieces gets alternatives rank by rank: the k-th joins every piece's
-        k-th best (or its last), its score the sum of theirs."""
-        from ds2_tf.decoding.alignment import (FrameClock, Transcript, Word, beam_transcript,
-                                               greedy_transcript)
+        recording cut into pieces gets alternatives rank by rank (``join_pieces``)."""
+        from ds2_tf.decoding.alignment import (FrameClock, beam_transcript, greedy_transcript,
+                                               join_pieces)
 
         beams = getattr(self.decode_fn, "beams", None)
         batch = list(waveforms)
@@ -78,18 +77,7 @@ class Recognizer:
                          if beams else greedy_transcript(logits, len(logits), self.alphabet,
                                                          clock, end - start))
                 pieces.append((start, end, piece))
-            duration = len(wave) / sample_rate_hz
-            words = [Word(w.word, w.start_s + start, w.end_s + start, w.confidence)
-                     for start, _, piece in pieces for w in piece.words]
-            confidence = sum(p.confidence * (b - a) for a, b, p in pieces) / duration \
-                if duration else 1.0
-            alternatives = []
-            for k in range(nbest if beams else 0):
-                picks = [p.alternatives[min(k, len(p.alternatives) - 1)] for _, _, p in pieces]
-                alternatives.append({"text": " ".join(" ".join(a["text"] for a in picks).split()),
-                                     "score": sum(a["score"] for a in picks)})
-            text = " ".join(" ".join(p.text for _, _, p in pieces).split())
-            out.append(Transcript(text, duration, confidence, words, alternatives))
+            out.append(join_pieces(pieces, len(wave) / sample_rate_hz, nbest if beams else 0))
         return out
 
     def _piece_outputs(self, batch, sample_rate_hz) -> list[list[tuple[float, np.ndarray]]]:
