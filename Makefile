@@ -14,7 +14,8 @@ DEMO_MINUTES ?= $(if $(filter scratch,$(DEMO_INIT)),30,10)
 DEMO_TRAIN_FLAGS := --batch-frames 4000 --no-spec-augment \
                     $(if $(filter scratch,$(DEMO_INIT)),,--init-from ds2_small_en)
 APT_PACKAGES := espeak-ng flite festival festlex-cmu festvox-kallpc16k festvox-kdlpc16k \
-                festvox-us-slt-hts fortunes fortunes-zh libsndfile1 sox pocketsphinx-testdata
+                festvox-us-slt-hts fortunes fortunes-zh libsndfile1 sox pocketsphinx-testdata \
+                asterisk-core-sounds-en-g722
 REAL_WAVS := /usr/share/pocketsphinx/test/data/librivox
 
 .PHONY: test test-fast demo system-deps natural-voices release-model bench bench-accuracy clean

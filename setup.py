@@ -22,7 +22,7 @@ setup(
         "tqdm",
     ],
     extras_require={
-        "dev": ["pytest>=8", "pytest-timeout>=2.3", "h5py", "ai-edge-litert",
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "h5py", "ai-edge-litert", "g722",
                 "tensorflow-serving-api==2.21.*"],
         # TFLite runtime and TF Serving client for exported models
         "serving": ["ai-edge-litert", "tensorflow-serving-api==2.21.*"],

@@ -25,7 +25,6 @@ import csv
 import json
 import os
 import platform
-import re
 import shlex
 import shutil
 import subprocess
@@ -36,9 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_speech import POCKETSPHINX as TESTDATA, pocketsphinx_rows, write_manifest  # noqa: E402
 from report import save  # noqa: E402
 
-TESTDATA = Path("/usr/share/pocketsphinx/test/data")
 PS_MODEL = Path("/usr/share/pocketsphinx/model/en-us")
 
 
@@ -49,31 +48,10 @@ def ds2(*args: str) -> None:
 
 
 def real_recordings(out_csv: Path) -> list[dict]:
-    """Manifest of pocketsphinx-testdata's transcribed recordings (16 kHz mono)."""
-    rows = []
-    for folder in ("librivox", "cards"):
-        trans = next((TESTDATA / folder).glob("*transcription"), None)
-        if trans is None:
-            continue
-        for line in trans.read_text().splitlines():
-            match = re.match(r"\s*(?:<s>)?(.*?)(?:</s>)?\s*\((\S+)\)\s*$", line)
-            if not match:
-                continue
-            text, utt = " ".join(match.group(1).split()).lower(), match.group(2)
-            wav = TESTDATA / folder / f"{utt}.wav"
-            if wav.exists():
-                rows.append({"path": str(wav), "transcript": text, "speaker": folder})
-    out_csv.parent.mkdir(parents=True, exist_ok=True)  # sox writes goforward.wav here first
-    raw = TESTDATA / "goforward.raw"
-    if raw.exists() and shutil.which("sox"):
-        wav = out_csv.parent / "goforward.wav"
-        subprocess.run(["sox", "-t", "raw", "-r", "16000", "-e", "signed", "-b", "16", "-c", "1",
-                        str(raw), str(wav)], check=True)
-        rows.append({"path": str(wav), "transcript": "go forward ten meters", "speaker": "goforward"})
-    with open(out_csv, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, ["path", "transcript", "speaker"])
-        writer.writeheader()
-        writer.writerows(rows)
+    """Manifest of pocketsphinx-testdata's transcribed recordings (16 kHz mono): the ``real``
+    split of bench/real_speech.py, which also builds the larger real sets."""
+    rows = pocketsphinx_rows(out_csv.parent)  # sox writes goforward.wav there
+    write_manifest(out_csv, rows)
     return rows
 
 

@@ -7,6 +7,9 @@
 #   recipes/ds2_small_en.sh release          # ship the newest stage if it beats the shipped
 #                                            # ds2_small_en on dev (ds2 release)
 #   recipes/ds2_small_en.sh all MINUTES      # corpus, train, release
+#   recipes/ds2_small_en.sh evaluate MODEL OUT  # the model card's figures: greedy and LM CER/WER
+#                                            # on test, test_noisy and real human speech
+#                                            # (bench/real_speech.py) → OUT/eval-SPLIT-DECODER.*
 #
 # CORPORA (default: all five below) picks which corpora are synthesized and merged; the first one
 # gives dev and test, so keep natural10 first.
@@ -91,10 +94,38 @@ release() {  # the newest finished stage, if it beats the shipped model on dev
     --notes "recipes/ds2_small_en.sh, CORPORA=$CORPORA, stage $(basename "$last")"
 }
 
+evaluate() {  # evaluate MODEL OUT: a run directory or a released name; every figure of the card
+  local model=${1:?model} out=${2:?out} first=$STATE/corpora/${CORPORA%% *}
+  local real=$STATE/eval/real_speech lm=$STATE/lm/train.4gram.arpa
+  local settings=$STATE/eval/$(basename "$out")-lm.json python
+  python=${PYTHON:-$(dirname "$DS2")/python}
+  mkdir -p "$out" "$STATE/lm" "$STATE/eval"
+  [ -f "$real/dataset.json" ] || "$python" bench/real_speech.py --out "$real"
+  [ -f "$lm" ] || $DS2 lm build --text "$MERGED/lm_text_train.txt" --order 4 --out "$lm"
+  # α, β on dev only (the first corpus's dev split), never on a reported set
+  [ -f "$settings" ] || $DS2 tune-lm --model "$model" --data "$first" --split dev --lm "$lm" \
+    --limit "${TUNE_LIMIT:-100}" --beam-width 64 --alphas 0.3,0.6,1.0,1.5 --betas 0.5,1.5,3 \
+    --save "$settings"
+  cp "$settings" "$out/lm.json"
+  local alpha beta
+  alpha=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["alpha"])' "$settings")
+  beta=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["beta"])' "$settings")
+  local split data limit=(${EVAL_LIMIT:+--limit "$EVAL_LIMIT"})  # EVAL_LIMIT: a quick check
+  for split in test test_noisy real asterisk alsa real_all; do
+    case $split in test|test_noisy) data=$first ;; *) data=$real ;; esac
+    [ -f "$out/eval-$split-greedy.json" ] || $DS2 evaluate --model "$model" --data "$data" \
+      --split "$split" --report "$out/eval-$split-greedy.tsv" "${limit[@]}"
+    [ -f "$out/eval-$split-lm.json" ] || $DS2 evaluate --model "$model" --data "$data" \
+      --split "$split" --decoder lm --lm "$lm" --alpha "$alpha" --beta "$beta" \
+      --report "$out/eval-$split-lm.tsv" "${limit[@]}"
+  done
+}
+
 case "${1:-all}" in
   corpus) corpus ;;
   train) train "${2:?usage: $0 train MINUTES}" ;;
   release) release ;;
+  evaluate) evaluate "${2:?usage: $0 evaluate MODEL OUT}" "${3:?usage: $0 evaluate MODEL OUT}" ;;
   all) corpus; train "${2:-120}"; release ;;
-  *) echo "usage: $0 corpus | train MINUTES | release | all [MINUTES]" >&2; exit 2 ;;
+  *) echo "usage: $0 corpus | train MINUTES | release | evaluate MODEL OUT | all [MINUTES]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,188 @@
+"""Transcribed human speech that installs from the package registries, as evaluation splits.
+
+    python bench/real_speech.py --out DIR      # → DIR: a prepared corpus (ds2 evaluate --split S)
+
+Every training utterance of this project is synthetic, so these recordings are its only measure of
+how a model does on people. No public corpus can be downloaded here; what the package registries
+carry is:
+
+  real      Debian's ``pocketsphinx-testdata``: five LibriVox read-speech sentences, five spoken
+            card names and "go forward ten meters" (11 utterances, 3 speakers). Every result
+            before 2026-12-04 used this split alone, so it keeps its name.
+  asterisk  the Asterisk PBX's English prompts (``asterisk-core-sounds-en-g722``, with the
+            transcript list of ``asterisk-core-sounds-en``): one professional speaker (Allison
+            Smith), studio recordings stored as G.722 wideband (16 kHz, decoded by the ``g722``
+            pip package). Prompts whose text has digits, symbols or bracketed non-speech are left
+            out rather than guessed ("dial 500" can be read several ways), and so are the spoken
+            letter names (the reference "j" is said "jay").
+  alsa      alsa-utils' channel-test prompts ("front left", ...): 8 two-word recordings, 48 kHz,
+            resampled here to 16 kHz.
+  real_all  the three together.
+
+A source that is not installed is reported in one line and skipped; the others are still built.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+POCKETSPHINX = Path("/usr/share/pocketsphinx/test/data")
+ASTERISK = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
+ASTERISK_TEXT = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
+ALSA = Path("/usr/share/sounds/alsa")
+FIELDS = ["path", "transcript", "speaker"]
+
+
+def pocketsphinx_rows(work: Path) -> list[dict]:
+    """pocketsphinx-testdata's transcribed recordings (16 kHz mono); goforward.raw becomes a WAV
+    in ``work``."""
+    rows = []
+    for folder in ("librivox", "cards"):
+        trans = next((POCKETSPHINX / folder).glob("*transcription"), None)
+        if trans is None:
+            continue
+        for line in trans.read_text().splitlines():
+            match = re.match(r"\s*(?:<s>)?(.*?)(?:</s>)?\s*\((\S+)\)\s*$", line)
+            if not match:
+                continue
+            text, utt = " ".join(match.group(1).split()).lower(), match.group(2)
+            wav = POCKETSPHINX / folder / f"{utt}.wav"
+            if wav.exists():
+                rows.append({"path": str(wav), "transcript": text, "speaker": folder})
+    raw = POCKETSPHINX / "goforward.raw"
+    if raw.exists() and shutil.which("sox"):
+        work.mkdir(parents=True, exist_ok=True)
+        wav = work / "goforward.wav"
+        subprocess.run(["sox", "-t", "raw", "-r", "16000", "-e", "signed", "-b", "16", "-c", "1",
+                        str(raw), str(wav)], check=True)
+        rows.append({"path": str(wav), "transcript": "go forward ten meters", "speaker": "goforward"})
+    return rows
+
+
+def asterisk_transcripts(text: str) -> dict[str, str]:
+    """``name: Text.`` lines → {name: normalized text}, keeping only prompts whose reading is
+    unambiguous: letters, spaces and apostrophes once punctuation is dropped."""
+    prompts = {}
+    for line in text.splitlines():
+        if line.startswith(";") or ": " not in line:
+            continue
+        name, said = (part.strip() for part in line.split(": ", 1))
+        if name.startswith("letters/"):  # "j" is said "jay": a character model writes the sound
+            continue
+        if re.search(r"[0-9\[\]()#*$@+=<>/\"_&%]", said):
+            continue
+        words = re.sub(r"[.,;:?!]", " ", said).replace("-", " ").lower().split()
+        if words and all(re.fullmatch(r"[a-z']+", word) for word in words):
+            prompts[name] = " ".join(words)
+    return prompts
+
+
+def asterisk_rows(work: Path) -> list[dict]:
+    """The G.722 prompts decoded to 16-bit 16 kHz WAVs in ``work`` (skipped when decoded before)."""
+    import numpy as np
+    import soundfile
+    from G722 import G722  # the `g722` pip package (ITU-T G.722 reference codec)
+
+    prompts = asterisk_transcripts(gzip.open(ASTERISK_TEXT, "rt", encoding="utf-8").read())
+    rows = []
+    for name, text in sorted(prompts.items()):
+        source = ASTERISK / f"{name}.g722"
+        if not source.exists():
+            continue
+        wav = work / f"{name.replace('/', '__')}.wav"
+        if not wav.exists():
+            wav.parent.mkdir(parents=True, exist_ok=True)
+            samples = np.asarray(G722(16000, 64000).decode(source.read_bytes()), dtype=np.int16)
+            soundfile.write(wav, samples, 16000, subtype="PCM_16")
+        rows.append({"path": str(wav), "transcript": text, "speaker": "asterisk:allison"})
+    return rows
+
+
+def alsa_rows(work: Path) -> list[dict]:
+    """alsa-utils' spoken channel names, resampled from 48 kHz to 16 kHz mono WAVs in ``work``."""
+    import soundfile
+    import soxr
+
+    rows = []
+    for source in sorted(ALSA.glob("*.wav")):
+        if source.stem == "Noise":
+            continue
+        wav = work / source.name
+        if not wav.exists():
+            audio, rate = soundfile.read(source, dtype="float32", always_2d=True)
+            work.mkdir(parents=True, exist_ok=True)
+            soundfile.write(wav, soxr.resample(audio.mean(axis=1), rate, 16000), 16000,
+                            subtype="PCM_16")
+        rows.append({"path": str(wav), "transcript": source.stem.replace("_", " ").lower(),
+                     "speaker": "alsa"})
+    return rows
+
+
+SOURCES = {  # split → (builder, what to install when it is missing, the path that proves it is)
+    "real": (pocketsphinx_rows, "apt-get install pocketsphinx-testdata sox", POCKETSPHINX),
+    "asterisk": (asterisk_rows, "apt-get install asterisk-core-sounds-en-g722; pip install g722",
+                 ASTERISK_TEXT),
+    "alsa": (alsa_rows, "apt-get install alsa-utils", ALSA),
+}
+
+
+def build_manifests(work: Path) -> dict[str, Path]:
+    """One CSV per available source plus ``real_all``; a missing source is named on stderr."""
+    manifests, everything = {}, []
+    for split, (builder, install, marker) in SOURCES.items():
+        if not marker.exists():
+            print(f"note: {split}: {marker} missing ({install}); split skipped", file=sys.stderr)
+            continue
+        try:
+            rows = builder(work / split)
+        except ImportError as error:
+            print(f"note: {split}: {error} ({install}); split skipped", file=sys.stderr)
+            continue
+        if not rows:
+            print(f"note: {split}: no transcribed recordings found; split skipped", file=sys.stderr)
+            continue
+        manifests[split] = write_manifest(work / f"{split}.csv", rows)
+        everything += rows
+        print(f"{split}: {len(rows)} utterances", file=sys.stderr)
+    if len(manifests) > 1:
+        manifests["real_all"] = write_manifest(work / "real_all.csv", everything)
+    return manifests
+
+
+def write_manifest(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True, help="prepared corpus to write (TFRecords)")
+    parser.add_argument("--work", default=None,
+                        help="decoded WAVs and manifests (default: OUT/source)")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    manifests = build_manifests(Path(args.work) if args.work else out / "source")
+    if not manifests:
+        print("error: no source of real speech is installed (see bench/real_speech.py)",
+              file=sys.stderr)
+        return 1
+    pairs = [f"{split}={path}" for split, path in manifests.items()]
+    return subprocess.run([sys.executable, "-m", "ds2_tf.cli", "prepare", *pairs, "--out", str(out),
+                           "--alphabet", "english", "--unknown-chars", "map", "--preset", "small",
+                           "--overwrite"], cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
