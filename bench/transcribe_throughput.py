@@ -9,7 +9,10 @@ sorts by length and runs in padded batches. The long recording is the same clips
 0.5 s pauses, transcribed as one input (cut into ≤ 30 s pieces). The "SavedModel" rows run the
 same model exported with `ds2 export`, through the same Recognizer (`ds2 transcribe --model
 EXPORT`): the reference for how fast the traced Keras model should be. Random weights: speed does not
-depend on them. Rounds are interleaved; medians are reported. Results: bench/results/
+depend on them. Rounds are interleaved; medians are reported. To show how much batching *could*
+gain, the run also counts the model's multiply-adds (analytic, as bench/gpu.py's MFU) and measures
+this CPU's float32 matmul peak: one at a time cannot be sped up by more than its time ÷ the time
+the same FLOPs take at that peak. Results: bench/results/
 transcribe_throughput_PRESET.{json,md}.
 """
 from __future__ import annotations
@@ -85,6 +88,12 @@ def main() -> int:
                 start = time.perf_counter()
                 way()
                 times[name].append(time.perf_counter() - start)
+        from ds2_tf.config import preset
+        from train_throughput import peak_matmul_flops, training_flops
+
+        config = preset(args.preset)
+        flops = sum(training_flops(config, 1, len(c)) / 3 for c in clips)  # forward only
+        peak = max(peak_matmul_flops("float32", n=1024) for _ in range(3))
     medians = {name: statistics.median(t) for name, t in times.items()}
     one, batched = medians["one at a time"], medians["batched by length"]
     long_rtf = medians["one long recording"] / (len(long) / RATE)
@@ -97,6 +106,10 @@ def main() -> int:
               "over_saved_model": {"one at a time": one / medians["SavedModel, one at a time"],
                                    "batched by length":
                                        batched / medians["SavedModel, batched by length"]},
+              "forward_gflop": flops / 1e9, "peak_matmul_gflops": peak / 1e9,
+              "gflops": {name: flops / medians[name] / 1e9 for name in ways
+                         if name != "one long recording"},
+              "batching_ceiling": one / (flops / peak),
               "peak_rss_mib": peak_rss_mib(),
               "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU threads"}
     lines = [f"`ds2 transcribe` throughput, preset `{args.preset}` (random weights), "
@@ -113,6 +126,15 @@ def main() -> int:
                   f"through the same Recognizer: **{result['over_saved_model']['batched by length']:.2f}×** "
                   f"its time batched, {result['over_saved_model']['one at a time']:.2f}× one at a "
                   f"time (target ≤ 1.2×). Peak RSS {result['peak_rss_mib']:.0f} MiB."]
+    lines += ["", f"How much batching could gain: the clips are {result['forward_gflop']:.0f} GFLOP "
+              "of forward pass (multiply-adds × 2: convolutions, RNN projections and recurrences, "
+              f"output layer). Batched runs them at {result['gflops']['batched by length']:.0f} "
+              f"GFLOP/s, one at a time at {result['gflops']['one at a time']:.0f} GFLOP/s; this "
+              f"CPU's float32 matmul peak, measured in the same run, is "
+              f"{result['peak_matmul_gflops']:.0f} GFLOP/s. Even at that peak, batching could make "
+              f"one at a time at most **{result['batching_ceiling']:.1f}×** faster; 3× would need "
+              f"the batched run at {300 / result['batching_ceiling']:.0f} % of the matmul peak, "
+              "convolutions and sequential RNN steps included."]
     save(args.out, f"transcribe_throughput_{args.preset}", result, lines)
     return 0
 

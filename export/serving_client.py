@@ -198,9 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     outputs = OUTPUTS if args.format == "json" else None
     try:
         if args.waveform:
-            from tfrecords_tools.audio import load_pcm16, pcm16_to_float
+            from tfrecords_tools.audio import load_waveform
 
-            payload = {"waveforms": [pcm16_to_float(load_pcm16(f)) for f in args.files]}
+            payload = {"waveforms": [load_waveform(f) for f in args.files]}
         else:
             payload = {"wavs": [open(f, "rb").read() for f in args.files]}
         if args.grpc:

@@ -128,3 +128,52 @@ def test_streaming_a_bidirectional_run_is_a_one_line_error(trained_run, tmp_path
     result = ds2("export", "--run", str(trained_run), "--out", str(tmp_path / "e"), "--streaming")
     assert result.returncode == 2 and "unidirectional" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def scripted_step(script: str, frames_per_chunk: int = 4):
+    """A step function whose best path spells ``script`` one frame per character ('_' = blank)."""
+    ids = [ALPHABET.blank_index if c == "_" else ALPHABET.characters.index(c) for c in script]
+
+    def step(inputs):
+        start = int(inputs["n"][0])
+        out = np.full((1, frames_per_chunk, ALPHABET.num_classes), -10.0, np.float32)
+        valid = np.zeros((1, frames_per_chunk), bool)
+        for k, idx in enumerate(ids[start: start + frames_per_chunk]):
+            out[0, k, idx], valid[0, k] = 0.0, True
+        return {"log_probs": out, "valid": valid, "n": np.array([start + frames_per_chunk])}
+    return step
+
+
+def test_partials_are_the_text_since_the_last_pause_and_the_final_text_is_whole():
+    """An hour-long stream must not print its whole transcript at every piece: after a pause of
+    endpoint_s (blanks and spaces only), the partial starts again; text() keeps everything."""
+    script = "hhel_lo " + "_" * 40 + "wworr_ld" + "_" * 8
+    transcriber = StreamingTranscriber(scripted_step(script), chunk_samples=10,
+                                       initial_state={"n": np.array([0])}, alphabet=ALPHABET,
+                                       flush_steps=0, frame_s=0.02, endpoint_s=0.8)
+    partials = [transcriber.accept(np.zeros(10, np.float32)) for _ in range(len(script) // 4)]
+    assert partials[1] == "hello"
+    assert "hello" not in partials[-1] and partials[-1] == "world"
+    assert max(len(p) for p in partials) == len("hello")
+    assert transcriber.finish() == "hello world"
+    assert transcriber.text() == text_of(transcriber.all_log_probs())
+
+
+def test_a_short_pause_does_not_end_the_segment():
+    script = "ab" + "_" * 20 + "cd" + "__"  # 0.4 s of blanks < 0.8 s
+    transcriber = StreamingTranscriber(scripted_step(script, 2), chunk_samples=10,
+                                       initial_state={"n": np.array([0])}, alphabet=ALPHABET,
+                                       flush_steps=0)
+    partials = [transcriber.accept(np.zeros(10, np.float32)) for _ in range(len(script) // 2)]
+    assert partials[-1] == "abcd"
+
+
+def test_speech_without_pauses_still_gives_short_partials():
+    word = "ab_a_c "  # "abac " per 7 frames, never a pause
+    script = word * 60
+    transcriber = StreamingTranscriber(scripted_step(script, 7), chunk_samples=10,
+                                       initial_state={"n": np.array([0])}, alphabet=ALPHABET,
+                                       flush_steps=0, max_partial_chars=20)
+    partials = [transcriber.accept(np.zeros(10, np.float32)) for _ in range(60)]
+    assert max(len(p) for p in partials) <= 20
+    assert transcriber.finish() == "abac " * 60

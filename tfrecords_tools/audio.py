@@ -55,19 +55,23 @@ def to_mono_16k(data: np.ndarray, rate: int, target_rate: int = SAMPLE_RATE_HZ) 
 
 
 def check_signal(audio: np.ndarray) -> None:
-    """Reject audio with no samples, non-finite values or nothing but silence."""
+    """Reject audio with no samples, non-finite values or nothing but silence. No temporary the
+    size of the signal: a NaN or ±inf makes the float64 sum non-finite."""
     if audio.size == 0:
         raise AudioError("audio has no samples")
-    if not np.all(np.isfinite(audio)):
+    if not np.isfinite(audio.sum(dtype=np.float64)):
         raise AudioError("audio contains NaN or infinite samples")
-    peak = float(np.max(np.abs(audio)))
+    peak = max(float(audio.max()), -float(audio.min()))
     if peak < SILENCE_PEAK:
         level = "-inf" if peak == 0 else f"{20 * np.log10(peak):.0f}"
         raise AudioError(f"audio is silent (peak {level} dBFS)")
 
 
 def float_to_pcm16(audio: np.ndarray) -> np.ndarray:
-    return (np.clip(audio, -1.0, 32767 / 32768) * 32768.0).round().astype("<i2")
+    scaled = np.clip(audio, -1.0, 32767 / 32768)  # one float temporary, scaled in place
+    scaled *= 32768.0
+    np.rint(scaled, out=scaled)
+    return scaled.astype("<i2")
 
 
 def pcm16_to_float(pcm: np.ndarray | bytes) -> np.ndarray:
@@ -78,10 +82,18 @@ def pcm16_to_float(pcm: np.ndarray | bytes) -> np.ndarray:
 
 def load_pcm16(source: str | Path | bytes, target_rate: int = SAMPLE_RATE_HZ) -> np.ndarray:
     """Everything prepare needs: decode, down-mix, resample, validate → int16 at 16 kHz."""
+    return float_to_pcm16(load_waveform(source, target_rate))
+
+
+def load_waveform(source: str | Path | bytes, target_rate: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    """Decode, down-mix, resample, validate → float32 in [-1, 1) at ``target_rate``: what
+    inference needs, with one copy of the signal in memory (a 2-hour file is 460 MB of float32;
+    an int16 round trip would hold several)."""
     data, rate = read_audio(source)
     audio = to_mono_16k(data, rate, target_rate)
+    del data
     check_signal(audio)
-    return float_to_pcm16(audio)
+    return np.clip(audio, -1.0, 32767 / 32768, out=audio)
 
 
 def _short(err: Exception) -> str:

@@ -18,7 +18,6 @@ import numpy as np
 import tensorflow as tf
 
 from ds2_tf.config import RunConfig
-from ds2_tf.decoding.ctc import greedy_ids
 from tfrecords_tools.alphabet import Alphabet
 from tfrecords_tools.spectrogram import ceil_div
 
@@ -156,10 +155,18 @@ class StreamingModel(tf.Module):
 
 
 class StreamingTranscriber:
-    """Feeds audio of any size through a step function; yields partial transcripts."""
+    """Feeds audio of any size through a step function; yields partial transcripts.
+
+    Greedy decoding is incremental (each output frame is looked at once), so hours of audio cost
+    time in proportion to their length. The partial result is the *open segment*: the text since
+    the model last heard a pause of ``endpoint_s`` (only blanks and spaces), or since the word
+    that made it longer than ``max_partial_chars`` (speech without pauses), so a partial line stays
+    short on a long recording; :meth:`text` is always the whole transcript.
+    """
 
     def __init__(self, step, chunk_samples: int, initial_state: dict, alphabet: Alphabet,
-                 flush_steps: int):
+                 flush_steps: int, frame_s: float = 0.02, endpoint_s: float = 0.8,
+                 max_partial_chars: int = 200):
         self.step_fn = step
         self.chunk_samples = chunk_samples
         self.state = dict(initial_state)
@@ -167,23 +174,48 @@ class StreamingTranscriber:
         self.flush_steps = flush_steps
         self.pending = np.zeros(0, np.float32)
         self.log_probs: list[np.ndarray] = []
+        self.ids: list[int] = []  # best path so far: repeats merged, blanks dropped
+        self.segment_start = 0  # index in ``ids`` where the open segment begins
+        self._previous = -1  # last frame's best id (repeats merge across chunks too)
+        self._quiet = 0  # output frames of blank or space since the last character
+        self._endpoint_frames = max(1, round(endpoint_s / frame_s))
+        self._space = alphabet.characters.index(" ") if " " in alphabet.characters else -1
+        self.max_partial_chars = max_partial_chars
 
     def _run(self, chunk: np.ndarray, num_valid: int, ended: bool) -> None:
         inputs = {"chunk": chunk[None].astype(np.float32), "num_valid": np.array([num_valid], np.int32),
                   "ended": np.array([int(ended)], np.int32), **self.state}
         out = self.step_fn(inputs)
         valid = np.asarray(out["valid"])[0]
-        self.log_probs.append(np.asarray(out["log_probs"])[0][valid])
+        log_probs = np.asarray(out["log_probs"])[0][valid]
+        self.log_probs.append(log_probs)
         self.state = {k: np.asarray(out[k]) for k in self.state}
+        blank = self.alphabet.blank_index
+        for idx in np.argmax(log_probs, axis=-1).tolist():
+            if idx != self._previous and idx != blank:
+                self.ids.append(idx)
+                open_chars = len(self.ids) - self.segment_start
+                if open_chars >= self.max_partial_chars and (
+                        idx == self._space or open_chars >= 2 * self.max_partial_chars):
+                    self.segment_start = len(self.ids)  # no pause for a long while: a word ends it
+            self._previous = idx
+            if idx == blank or idx == self._space:
+                self._quiet += 1
+                if self._quiet == self._endpoint_frames and len(self.ids) > self.segment_start:
+                    self.segment_start = len(self.ids)  # a pause: the next words open a segment
+            else:
+                self._quiet = 0
 
     def accept(self, samples: np.ndarray) -> str:
+        """Audio in; the open segment's partial transcript out."""
         self.pending = np.concatenate([self.pending, np.asarray(samples, np.float32)])
         while len(self.pending) >= self.chunk_samples:
             self._run(self.pending[: self.chunk_samples], self.chunk_samples, False)
             self.pending = self.pending[self.chunk_samples:]
-        return self.text()
+        return self.partial()
 
     def finish(self) -> str:
+        """Flushes the pipeline; returns the whole transcript."""
         last = np.zeros(self.chunk_samples, np.float32)
         last[: len(self.pending)] = self.pending
         self._run(last, len(self.pending), True)
@@ -195,6 +227,8 @@ class StreamingTranscriber:
     def all_log_probs(self) -> np.ndarray:
         return np.concatenate(self.log_probs) if self.log_probs else np.zeros((0, self.alphabet.num_classes))
 
+    def partial(self) -> str:
+        return self.alphabet.decode(self.ids[self.segment_start:]).strip()
+
     def text(self) -> str:
-        lp = self.all_log_probs()
-        return self.alphabet.decode(greedy_ids(lp, len(lp), self.alphabet.blank_index))
+        return self.alphabet.decode(self.ids)

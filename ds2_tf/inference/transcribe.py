@@ -12,20 +12,26 @@ import tensorflow as tf
 from ds2_tf.inference.recognizer import Recognizer
 from ds2_tf.inference.subtitles import WRITERS
 from ds2_tf.model.run_dir import run_files
-from tfrecords_tools.audio import AudioError, load_pcm16, pcm16_to_float
+from tfrecords_tools.audio import AudioError, load_waveform
 
 PENDING_SECONDS = 600.0  # audio read ahead of the model (the recognizer batches it by length)
 
 
-def streaming_transcriber(model, config, alphabet, chunk_frames: int = 32):
-    """A StreamingTranscriber running the run's model chunk by chunk (unidirectional models)."""
+def streaming_transcribers(model, config, alphabet, chunk_frames: int = 32):
+    """A factory of StreamingTranscribers (one per file) that share one traced step function of
+    the run's model (unidirectional models): tracing once, not once per file."""
+    from ds2_tf.decoding.alignment import FrameClock
     from ds2_tf.inference.streaming import StreamingModel, StreamingTranscriber
 
     streaming = StreamingModel(model, config, chunk_frames)
     step = tf.function(streaming.step)
-    return StreamingTranscriber(lambda inputs: step({k: tf.constant(v) for k, v in inputs.items()}),
-                                streaming.chunk_samples, streaming.initial_state(), alphabet,
-                                streaming.flush_steps)
+
+    def new_transcriber() -> StreamingTranscriber:
+        return StreamingTranscriber(
+            lambda inputs: step({k: tf.constant(v) for k, v in inputs.items()}),
+            streaming.chunk_samples, streaming.initial_state(), alphabet, streaming.flush_steps,
+            frame_s=FrameClock.of(config).frame_s)
+    return new_transcriber
 
 
 def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=sys.stdout,
@@ -36,7 +42,9 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
     that failed.
 
     With ``streaming``, audio is fed in ``piece_seconds`` pieces as if it were arriving, and
-    each changed partial result is printed as ``path<TAB>… partial`` before the final line.
+    each changed partial result is printed as ``path<TAB>… partial`` before the final line. A
+    partial is the text since the last pause (so it stays short on an hour-long recording); the
+    final line is the whole transcript.
     """
     from ds2_tf.inference.exported import export_kind
 
@@ -67,6 +75,7 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
     recognizer = Recognizer.load(run_dir, decoder, beam_width=beam_width, **lm_options)
     model, config, alphabet = recognizer.model, recognizer.config, recognizer.alphabet
     decode_fn = recognizer.decode_fn
+    new_transcriber = streaming_transcribers(model, config, alphabet) if streaming else None
     failures = 0
     pending: list[tuple[str, np.ndarray]] = []  # files read, waiting for one batched model run
 
@@ -95,7 +104,7 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
 
     for path in files:
         try:
-            audio = pcm16_to_float(load_pcm16(path, config.features.sample_rate_hz))
+            audio = load_waveform(path, config.features.sample_rate_hz)
         except AudioError as err:
             print(f"ds2 transcribe: error: {path}: {err}", file=sys.stderr)
             failures += 1
@@ -106,7 +115,7 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
             failures += 1
             continue
         if streaming:
-            transcriber = streaming_transcriber(model, config, alphabet)
+            transcriber = new_transcriber()
             shown = ""
             piece = int(piece_seconds * config.features.sample_rate_hz)
             for start in range(0, len(audio), piece):
