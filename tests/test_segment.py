@@ -1,7 +1,7 @@
 """Cutting long recordings at pauses."""
 import numpy as np
 
-from ds2_tf.inference.segment import pause_cuts, pieces
+from ds2_tf.inference.segment import frame_energy_db, pause_cuts, pieces
 
 RATE = 16000
 
@@ -62,3 +62,15 @@ def test_a_long_recording_cut_at_pauses_keeps_every_word_once(trained_run, synth
     assert recognizer.transcribe(long) == transcript.text
     starts = [w.start_s for w in transcript.words]
     assert starts == sorted(starts) and transcript.words[-1].end_s <= len(long) / RATE
+
+
+def test_frame_energy_a_block_at_a_time_equals_the_whole_signal_at_once():
+    """Blocks keep a 2-hour recording's temporaries small; the energies must not change."""
+    audio = speech(7.3, seed=5)  # 365 frames, the last one partial
+    size = int(0.02 * RATE)
+    padded = np.zeros(-(-len(audio) // size) * size, np.float32)
+    padded[: len(audio)] = audio
+    want = 10 * np.log10(np.mean(padded.reshape(-1, size).astype(np.float64) ** 2, axis=1) + 1e-10)
+    for block in (1, 7, 3000):
+        np.testing.assert_allclose(frame_energy_db(audio, RATE, block_frames=block), want,
+                                   rtol=0, atol=1e-9)

@@ -14,13 +14,19 @@ import numpy as np
 FRAME_S = 0.02
 
 
-def frame_energy_db(audio: np.ndarray, sample_rate_hz: int) -> np.ndarray:
-    """Mean power per 20 ms frame, in dB (the last partial frame included)."""
+def frame_energy_db(audio: np.ndarray, sample_rate_hz: int, block_frames: int = 3000) -> np.ndarray:
+    """Mean power per 20 ms frame, in dB (the last partial frame included, zero-padded). Computed
+    a minute at a time: on a 2-hour recording, float64 copies of the whole signal would be GBs."""
     size = int(FRAME_S * sample_rate_hz)
-    count = -(-len(audio) // size)
-    padded = np.zeros(count * size, np.float32)
-    padded[: len(audio)] = audio
-    power = np.mean(padded.reshape(count, size).astype(np.float64) ** 2, axis=1)
+    whole = len(audio) // size
+    power = np.empty(-(-len(audio) // size), np.float64)
+    for start in range(0, whole, block_frames):
+        stop = min(whole, start + block_frames)
+        frames = audio[start * size: stop * size].reshape(stop - start, size).astype(np.float64)
+        power[start:stop] = np.mean(frames ** 2, axis=1)
+    if len(power) > whole:
+        tail = audio[whole * size:].astype(np.float64)
+        power[whole] = np.sum(tail ** 2) / size
     return 10 * np.log10(power + 1e-10)
 
 
