@@ -35,10 +35,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_speech import POCKETSPHINX as TESTDATA, pocketsphinx_rows, write_manifest  # noqa: E402
+from real_speech import POCKETSPHINX as TESTDATA  # noqa: E402
+from real_speech import pocketsphinx_rates, pocketsphinx_rows, write_manifest  # noqa: E402
 from report import save  # noqa: E402
 
-PS_MODEL = Path("/usr/share/pocketsphinx/model/en-us")
 
 
 def ds2(*args: str) -> None:
@@ -53,19 +53,6 @@ def real_recordings(out_csv: Path) -> list[dict]:
     rows = pocketsphinx_rows(out_csv.parent)  # sox writes goforward.wav there
     write_manifest(out_csv, rows)
     return rows
-
-
-def pocketsphinx_rates(rows: list[dict]) -> dict:
-    from ds2_tf.evaluation.metrics import error_rates
-    hyps = []
-    for row in rows:
-        out = subprocess.run(["pocketsphinx_continuous", "-infile", row["path"],
-                              "-hmm", str(PS_MODEL / "en-us"), "-lm", str(PS_MODEL / "en-us.lm.bin"),
-                              "-dict", str(PS_MODEL / "cmudict-en-us.dict"), "-logfn", os.devnull],
-                             capture_output=True, text=True, check=True).stdout
-        hyps.append(" ".join(out.split()).lower())
-    rates = error_rates([r["transcript"] for r in rows], hyps)
-    return {**rates, "num_utterances": len(rows), "hypotheses": hyps}
 
 
 def split_speakers(data_dir: Path, split: str) -> dict[str, str]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import os
 import re
 import shutil
 import subprocess
@@ -37,6 +38,7 @@ POCKETSPHINX = Path("/usr/share/pocketsphinx/test/data")
 ASTERISK = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 ASTERISK_TEXT = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
 ALSA = Path("/usr/share/sounds/alsa")
+PS_MODEL = Path("/usr/share/pocketsphinx/model/en-us")
 FIELDS = ["path", "transcript", "speaker"]
 
 
@@ -156,6 +158,57 @@ def build_manifests(work: Path) -> dict[str, Path]:
     return manifests
 
 
+def pocketsphinx_rates(rows: list[dict]) -> dict:
+    """CER/WER of pocketsphinx (its US English acoustic model and LM): the classical reference."""
+    from ds2_tf.evaluation.metrics import error_rates
+    hyps = []
+    for row in rows:
+        out = subprocess.run(["pocketsphinx_continuous", "-infile", row["path"],
+                              "-hmm", str(PS_MODEL / "en-us"), "-lm", str(PS_MODEL / "en-us.lm.bin"),
+                              "-dict", str(PS_MODEL / "cmudict-en-us.dict"), "-logfn", os.devnull],
+                             capture_output=True, text=True, check=True).stdout
+        hyps.append(" ".join(out.split()).lower())
+    rates = error_rates([r["transcript"] for r in rows], hyps)
+    return {**rates, "num_utterances": len(rows), "hypotheses": hyps}
+
+
+def score_pocketsphinx(manifests: dict[str, Path], results_dir: str) -> None:
+    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from report import save
+
+    if not shutil.which("pocketsphinx_continuous"):
+        print("note: pocketsphinx_continuous missing (apt-get install pocketsphinx); not scored",
+              file=sys.stderr)
+        return
+    result, lines = {}, ["pocketsphinx 0.8 (`pocketsphinx_continuous`, en-us acoustic model and "
+                         "LM) on the real-speech splits of bench/real_speech.py: the classical "
+                         "reference for ds2_small_en's real figures (docs/models.md).", "",
+                         "| split | utterances | CER | WER |", "|---|---|---|---|"]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ds2_tf.evaluation.metrics import error_rates
+
+    refs, hyps = [], []
+    for split, manifest in manifests.items():
+        with open(manifest, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        if split == "real_all":  # the union: scored from the other splits' hypotheses
+            rates = {**error_rates(refs, hyps), "num_utterances": len(refs)}
+        else:
+            with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # one process per utterance
+                parts = list(pool.map(lambda row: pocketsphinx_rates([row]), rows))
+            split_hyps = [h for part in parts for h in part["hypotheses"]]
+            rates = {**error_rates([r["transcript"] for r in rows], split_hyps),
+                     "num_utterances": len(rows), "hypotheses": split_hyps}
+            refs += [r["transcript"] for r in rows]
+            hyps += split_hyps
+        result[split] = rates
+        lines.append(f"| {split} | {rates['num_utterances']} | {100 * rates['cer']:.1f} % | "
+                     f"{100 * rates['wer']:.1f} % |")
+    save(results_dir, "real_speech_pocketsphinx", result, lines)
+
+
 def write_manifest(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as handle:
@@ -171,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="prepared corpus to write (TFRecords)")
     parser.add_argument("--work", default=None,
                         help="decoded WAVs and manifests (default: OUT/source)")
+    parser.add_argument("--pocketsphinx", metavar="RESULTS_DIR", default=None,
+                        help="also score pocketsphinx on every split → "
+                             "RESULTS_DIR/real_speech_pocketsphinx.{json,md}")
     args = parser.parse_args(argv)
     out = Path(args.out)
     manifests = build_manifests(Path(args.work) if args.work else out / "source")
@@ -178,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no source of real speech is installed (see bench/real_speech.py)",
               file=sys.stderr)
         return 1
+    if args.pocketsphinx:
+        score_pocketsphinx(manifests, args.pocketsphinx)
     pairs = [f"{split}={path}" for split, path in manifests.items()]
     return subprocess.run([sys.executable, "-m", "ds2_tf.cli", "prepare", *pairs, "--out", str(out),
                            "--alphabet", "english", "--unknown-chars", "map", "--preset", "small",
