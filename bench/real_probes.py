@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from ds2_tf.decoding.ctc import make_decoder
     from ds2_tf.evaluation.metrics import error_rates
     from ds2_tf.model.run_dir import load_run
-    from tfrecords_tools.audio import load_pcm16, pcm16_to_float
+    from tfrecords_tools.audio import load_waveform
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     decode = make_decoder(alphabet, "greedy", None, run_dir=args.run)
     rows = list(csv.DictReader(open(args.real_csv, newline="")))
     refs = [row["transcript"] for row in rows]
-    audio = [pcm16_to_float(load_pcm16(row["path"], RATE)) for row in rows]
+    audio = [load_waveform(row["path"], RATE) for row in rows]
     saved = [w.numpy() for w in model.non_trainable_weights]
 
     def transcribe(waveforms, batch_statistics=False):

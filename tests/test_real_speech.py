@@ -57,3 +57,25 @@ def test_asterisk_prompts_decode_to_wideband_speech(tmp_path, monkeypatch):
     spectrum = np.abs(np.fft.rfft(audio)) ** 2
     freqs = np.fft.rfftfreq(len(audio), 1 / rate)
     assert spectrum[freqs > 4000].sum() / spectrum.sum() > 1e-4
+
+
+def test_real_all_is_combined_from_the_three_reports(tmp_path, capsys):
+    from ds2_tf.evaluation.metrics import error_rates
+
+    pairs = {"real": [("ten of clubs", "tun of plos")],
+             "asterisk": [("please hold", "please hold"), ("goodbye", "good by")],
+             "alsa": [("front left", "front")]}
+    for split, rows in pairs.items():
+        lines = ["utt_id\twer\tcer\treference\thypothesis"]
+        lines += [f"{split}{i}\t0\t0\t{ref}\t{hyp}" for i, (ref, hyp) in enumerate(rows)]
+        (tmp_path / f"eval-{split}-greedy.tsv").write_text("\n".join(lines) + "\n")
+        (tmp_path / f"eval-{split}-greedy.json").write_text('{"data": "/corpus"}')
+    result = real_speech.combine_reports(tmp_path, "greedy")
+    union = [pair for rows in pairs.values() for pair in rows]
+    want = error_rates([r for r, _ in union], [h for _, h in union])
+    assert result["num_utterances"] == 4 and result["split"] == "real_all"
+    assert {k: result[k] for k in want} == want
+    assert (tmp_path / "eval-real_all-greedy.tsv").read_text().count("\n") == 5
+    assert real_speech.combine_reports(tmp_path, "lm") is None  # no LM reports: one note
+    assert capsys.readouterr().err.strip() == (
+        f"note: {tmp_path / 'eval-real-lm.tsv'} missing; real_all (lm) not combined")

@@ -109,11 +109,11 @@ UNSEEN_VOICE_MAX_CER = 0.45
 
 
 def flite_slt(text: str, path) -> np.ndarray:
-    from tfrecords_tools.audio import load_pcm16, pcm16_to_float
+    from tfrecords_tools.audio import load_waveform
 
     subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(path)], check=True,
                    capture_output=True, timeout=60)
-    return pcm16_to_float(load_pcm16(path))
+    return load_waveform(path)  # as `ds2 transcribe` loads it
 
 
 @pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed")
