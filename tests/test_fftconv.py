@@ -145,3 +145,62 @@ def test_exports_of_a_model_with_an_fft_layer_match_keras(tmp_path):
     interpreter.invoke()
     lite = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
     np.testing.assert_allclose(lite, want, atol=1e-3)
+
+
+@pytest.mark.parametrize("strides,chunk", [((1, 2), 3), ((1, 1), 3), ((1, 2), 1), ((1, 2), 100)])
+def test_precomputed_mixing_weights_give_the_same_convolution(strides, chunk, monkeypatch):
+    # inference takes the blocks `chunk` at a time (8 here: padded to a multiple, or in one go)
+    from ds2_tf.model import fftconv
+    from ds2_tf.model.fftconv import mixing_weights
+
+    monkeypatch.setattr(fftconv, "CHUNK_BLOCKS", chunk)
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.standard_normal((2, 3 * FFT_TIME, 37, 8)), tf.float32)
+    w = tf.constant(rng.standard_normal((11, 9, 8, 5)) * 0.1, tf.float32)
+    want = tf.nn.conv2d(x, w, [1, *strides, 1], "VALID")
+    got = fft_conv2d(x, w, strides, mixing_weights(w, x.shape, strides))
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=2e-5 * float(tf.reduce_max(want)))
+    np.testing.assert_allclose(got.numpy(), fft_conv2d(x, w, strides).numpy(),
+                               atol=1e-5 * float(tf.reduce_max(want)))  # matmul sizes differ
+
+
+def test_reused_fft_weights_follow_a_changed_kernel():
+    # computed once when traced, checked against the kernel on every call
+    specs = [{"filters": 8, "kernel": (5, 21), "strides": (2, 2)},
+             {"filters": 8, "kernel": (5, 11), "strides": (1, 2)}]
+    fixed, direct = ConvFrontEnd(specs), ConvFrontEnd(specs, algorithm="direct")
+    for layer in (fixed, direct):
+        layer.build((None, None, 41))
+    direct.set_weights(fixed.get_weights())
+    fixed.reuse_fft_weights()
+    run = tf.function(lambda f, n: fixed(f, n)[0], reduce_retracing=True)
+    features = tf.random.stateless_normal((1, 60, 41), seed=(4, 2))
+    lengths = tf.fill([1], 60)
+    for step in range(2):
+        np.testing.assert_allclose(run(features, lengths).numpy(),
+                                   direct(features, lengths)[0].numpy(), atol=1e-4)
+        kernel = fixed.convs[1].kernel
+        kernel.assign(kernel * 1.5 + 0.01)  # as training would
+        direct.set_weights(fixed.get_weights())
+    assert len(fixed._fixed_mixing) == 1  # one layer through the FFT, one input width
+
+
+@pytest.mark.parametrize("chunk_frames", [130, 100_000])
+def test_front_end_with_reused_weights_runs_utterances_in_chunks(chunk_frames, monkeypatch):
+    # 5 utterances of different lengths, 2 per chunk (one padded chunk) or all in one
+    from ds2_tf.model import conv_front_end
+
+    monkeypatch.setattr(conv_front_end, "CHUNK_FRAMES", chunk_frames)
+    specs = [{"filters": 8, "kernel": (5, 21), "strides": (2, 2)},
+             {"filters": 8, "kernel": (5, 11), "strides": (1, 2)}]
+    fixed, direct = ConvFrontEnd(specs), ConvFrontEnd(specs, algorithm="direct")
+    for layer in (fixed, direct):
+        layer.build((None, None, 41))
+    direct.set_weights(fixed.get_weights())
+    fixed.reuse_fft_weights()
+    features = tf.random.stateless_normal((5, 60, 41), seed=(5, 2))
+    lengths = tf.constant([60, 13, 44, 60, 1])
+    got, got_lengths = tf.function(lambda f, n: fixed(f, n))(features, lengths)
+    want, want_lengths = direct(features, lengths)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-4)
+    np.testing.assert_array_equal(got_lengths.numpy(), want_lengths.numpy())

@@ -14,8 +14,12 @@ from ds2_tf.model.released import outputs_dir
 from ds2_tf.model.run_dir import load_run, run_files
 
 
-def traced_inference(model):
-    """The model in inference mode as one traced function (eager Keras RNNs step in Python)."""
+def traced_inference(model, fixed_weights: bool = False):
+    """The model in inference mode as one traced function (eager Keras RNNs step in Python).
+    ``fixed_weights``: the weights will not change (not a callback during training), so the
+    conv front-end may compute what depends only on them once (``reuse_fft_weights``)."""
+    if fixed_weights:
+        model.frontend.reuse_fft_weights()
     return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
 
@@ -33,7 +37,7 @@ def dataset_outputs(infer, dataset):
 
 def split_outputs(model, config, alphabet, data_dir, split, limit=None):
     """Model outputs for every usable utterance of ``split``: (ids, refs, [(logits, length)])."""
-    return dataset_outputs(traced_inference(model), make_dataset(
+    return dataset_outputs(traced_inference(model, fixed_weights=True), make_dataset(
         data_dir, split, config, alphabet, with_meta=True, limit=limit))
 
 

@@ -25,9 +25,9 @@ class Recognizer:
         self.model, self.config, self.alphabet = model, config, alphabet
         self.decode_fn = decode_fn
         if infer is None:
-            import tensorflow as tf
+            from ds2_tf.evaluation.evaluate import traced_inference
 
-            infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+            infer = traced_inference(model, fixed_weights=True)
         self._infer = infer
 
     @classmethod

@@ -35,6 +35,9 @@ def space_to_depth_conv2d(x, kernel):
     return tf.reshape(y, [batch, out_t, out_f, filters])  # static again after the slice
 
 
+CHUNK_FRAMES = 1600  # input frames per step of inference with fixed weights (_call_in_chunks)
+
+
 @keras.saving.register_keras_serializable(package="ds2_tf")
 class ConvFrontEnd(keras.layers.Layer):
     """1–3 × [ZeroPadding2D(k//2) → Conv2D('valid') → masked BN → clipped ReLU] over (time, freq).
@@ -44,7 +47,7 @@ class ConvFrontEnd(keras.layers.Layer):
     ``algorithm``: "direct" always runs the Conv2D; "fft" computes the wide multi-channel layers
     with the same kernel through the FFT (``ds2_tf.fftconv``), "auto" does so where that is
     faster (CPU, ≥ 8 input channels; in inference only for batches of ``MIN_INFERENCE_BATCH`` or
-    more, chosen at run time) and, in bfloat16 on a CPU, runs a few-channel stride-2×2 layer as
+    more, chosen at run time, unless ``reuse_fft_weights`` was called) and, in bfloat16 on a CPU, runs a few-channel stride-2×2 layer as
     ``space_to_depth_conv2d``. "tflite" (what the TFLite export builds) uses builtin ops only:
     nothing goes through the FFT, and the few-channel stride-2×2 layer runs as
     ``space_to_depth_conv2d`` (faster in int8). Every algorithm uses the same weights.
@@ -70,6 +73,16 @@ class ConvFrontEnd(keras.layers.Layer):
                                                   padding="valid", use_bias=False,
                                                   name=f"conv{i}"))
             self.norms.append(MaskedBatchNorm(momentum, name=f"conv_bn{i}"))
+        self._fixed_mixing = None  # reuse_fft_weights()
+
+    def reuse_fft_weights(self) -> None:
+        """Inference with fixed weights (a Recognizer, ``ds2 evaluate``): each FFT layer's mixing
+        weights (its kernel's spectra laid out for the matmul; ``fftconv.mixing_weights``) are
+        computed once, when first traced, instead of on every call, where they cost about as
+        much as the rest of a small batch's convolution. They are constants of the traced
+        function (~90 MB for ``small``), so exports never take this path. A kernel changed
+        afterwards is noticed (one comparison per call) and its weights recomputed per call."""
+        self._fixed_mixing = {}
 
     def output_bins(self, bins: int) -> int:
         for spec in self.conv_specs:
@@ -88,10 +101,37 @@ class ConvFrontEnd(keras.layers.Layer):
         self.output_dim = self.output_bins(bins) * self.conv_specs[-1]["filters"]
 
     def call(self, features, lengths, training=False):
+        if self._fixed_mixing is not None and not training:
+            return self._call_in_chunks(features, lengths)
+        return self._run_layers(features, lengths, training)
+
+    def _call_in_chunks(self, features, lengths):
+        """Inference, a few utterances at a time (each is independent there: batch norm uses its
+        moving statistics). Why: a large batch's activations stream through memory at every
+        stage; ``CHUNK_FRAMES`` at a time they stay in cache (bench/transcribe_throughput.py)."""
+        batch, frames = tf.shape(features)[0], tf.shape(features)[1]
+        per_chunk = tf.clip_by_value(CHUNK_FRAMES // tf.maximum(frames, 1), 1,
+                                     tf.maximum(batch, 1))
+        chunks = (batch + per_chunk - 1) // per_chunk
+        padded = chunks * per_chunk - batch
+        x = tf.pad(features, [[0, padded], [0, 0], [0, 0]])
+        x = tf.reshape(x, [chunks, per_chunk, frames, features.shape[-1]])
+        n = tf.reshape(tf.pad(lengths, [[0, padded]]), [chunks, per_chunk])
+        y = tf.map_fn(lambda args: self._run_layers(*args, training=False)[0], (x, n),
+                      parallel_iterations=1, fn_output_signature=tf.TensorSpec(
+                          [None, None, self.output_dim], features.dtype))
+        y = tf.reshape(y, [chunks * per_chunk, tf.shape(y)[2], self.output_dim])
+        out_lengths = lengths
+        for spec in self.conv_specs:
+            out_lengths = ceil_div(out_lengths, spec["strides"][0])
+        return tf.slice(y, [0, 0, 0], [batch, -1, -1]), out_lengths
+
+    def _run_layers(self, features, lengths, training):
         x = features[..., None]
-        for spec, pad, conv, norm in zip(self.conv_specs, self.pads, self.convs, self.norms):
+        for index, (spec, pad, conv, norm) in enumerate(zip(self.conv_specs, self.pads,
+                                                            self.convs, self.norms)):
             stride = spec["strides"][0]
-            x = self._convolve(conv, pad(x), training)
+            x = self._convolve(index, conv, pad(x), training)
             lengths = ceil_div(lengths, stride)
             mask = time_mask(lengths, tf.shape(x)[1], x.dtype)
             x = clipped_relu(norm(x, mask, training=training), self.relu_clip)
@@ -99,7 +139,7 @@ class ConvFrontEnd(keras.layers.Layer):
         x = tf.reshape(x, [tf.shape(x)[0], tf.shape(x)[1], self.output_dim])
         return x, lengths
 
-    def _convolve(self, conv, x, training):
+    def _convolve(self, index, conv, x, training):
         if self.algorithm == "direct":
             return conv(x)
         in_channels = x.shape[-1]
@@ -120,13 +160,29 @@ class ConvFrontEnd(keras.layers.Layer):
 
             if self.algorithm == "fft" or training:
                 return fft()
-            # inference: one or two utterances run faster direct (the kernel's spectra and the
+            if self._fixed_mixing is not None:  # fixed weights: the FFT wins from one utterance
+                kernel, weights = self._mixing_weights(index, conv, x.shape)
+                return tf.cond(tf.reduce_all(tf.equal(conv.kernel, kernel)),
+                               lambda: fftconv.fft_conv2d(x, conv.kernel, conv.strides, weights),
+                               fft)
+            # inference: a few utterances run faster direct (the kernel's spectra and the
             # mixing weights cost as much as the product saves); decided per call
             return tf.cond(tf.shape(x)[0] >= fftconv.MIN_INFERENCE_BATCH, fft,
                            lambda: tf.cast(conv(x), x.dtype))
         if few_channels_2x2 and conv.compute_dtype == "bfloat16" and fftconv.on_cpu():
             return blocks()
         return conv(x)
+
+    def _mixing_weights(self, index, conv, x_shape):
+        """(kernel snapshot, its mixing weights), computed eagerly once per layer and input
+        width, whatever function is being traced (``tf.init_scope``)."""
+        key = (index, int(x_shape[2]))
+        if key not in self._fixed_mixing:
+            with tf.init_scope():
+                kernel = tf.identity(tf.convert_to_tensor(conv.kernel))
+                self._fixed_mixing[key] = (kernel, fftconv.mixing_weights(kernel, x_shape,
+                                                                          conv.strides))
+        return self._fixed_mixing[key]
 
     def get_config(self):
         return {**super().get_config(), "conv_specs": self.conv_specs,

@@ -23,9 +23,12 @@ import tensorflow as tf
 
 FFT_TIME = 96  # frames per block transform (5-smooth); 54–86 new frames per block measured alike
 MIN_IN_CHANNELS = 8  # below this the FFT loses (measured on the 1-channel first layer)
-# Inference batches smaller than this run direct: `small`, 10 s, direct ÷ FFT time 0.65 (batch 1),
-# 0.82 (2), 1.07 (4), 1.31 (16), one run; the SavedModel picks per call (ConvFrontEnd).
+# Inference batches smaller than this run direct when the mixing weights are recomputed per call
+# (exports): `small`, 10 s, direct ÷ FFT time 0.65 (batch 1), 0.82 (2), 1.07 (4), 1.31 (16), one
+# run; the SavedModel picks per call (ConvFrontEnd). With the weights computed once
+# (ConvFrontEnd.reuse_fft_weights: a Recognizer, ``ds2 evaluate``) the FFT is faster from batch 1.
 MIN_INFERENCE_BATCH = 4
+CHUNK_BLOCKS = 12  # blocks per step of the chunked inference path (_Plan.synthesize_in_chunks)
 
 def next_fast_len(n: int, multiple_of: int = 1) -> int:
     """Smallest 5-smooth integer ≥ n (FFT lengths with small prime factors only) that is a
@@ -59,9 +62,14 @@ def prefers_fft(kernel_shape, in_channels: int | None) -> bool:
     return on_cpu()
 
 
-def fft_conv2d(x, kernel, strides):
+def fft_conv2d(x, kernel, strides, weights=None):
     """'valid' cross-correlation of x [B, T, F, C] with kernel [kt, kf, C, O], like
-    ``tf.nn.conv2d(x, kernel, strides, "VALID")``; F and C must be static."""
+    ``tf.nn.conv2d(x, kernel, strides, "VALID")``; F and C must be static.
+
+    ``weights``: ``mixing_weights(kernel, x.shape, strides)`` computed beforehand, for inference
+    with a fixed kernel (they are the kernel's spectra laid out for the channel-mixing matmul,
+    and recomputing them costs as much as the rest of a small batch's convolution); no gradient
+    reaches the kernel through them."""
     plan = _Plan(x.shape, kernel.shape, strides)
     dtype = x.dtype
     x = tf.cast(x, tf.float32)
@@ -70,7 +78,10 @@ def fft_conv2d(x, kernel, strides):
     blocks = tf.maximum((out_t + plan.block - 1) // plan.block, 1)
     x = tf.pad(x, [[0, 0], [0, blocks * plan.block + plan.kt - 1 - tf.shape(x)[1]], [0, 0],
                    [0, 0]])
-    y = plan.synthesize(plan.spectra(x), plan.kernel_spectra(kernel))
+    if weights is None:
+        y = plan.synthesize(plan.spectra(x), kernel=kernel)
+    else:
+        y = plan.synthesize_in_chunks(x, weights)
     # tf.slice, not y[...]: a slice's gradient is one Pad, a strided slice's a much slower
     # StridedSliceGrad
     if plan.st > 1:
@@ -101,7 +112,10 @@ class _Plan:
     def spectra(self, x):
         """x [B, blocks·block + kt − 1, F, C] → [B, blocks, C, n_f, n_t/2 + 1]: frequency on the
         full complex axis (so it can alias), time on the half one."""
-        frames = tf.signal.frame(x, self.n_t, self.block, axis=1)  # [B, n, n_t, F, C]
+        return self.block_spectra(tf.signal.frame(x, self.n_t, self.block, axis=1))
+
+    def block_spectra(self, frames):
+        """overlapping blocks [B, n, n_t, F, C] → their spectra [B, n, C, n_f, n_t/2 + 1]."""
         return rfft2d(tf.transpose(frames, [0, 1, 4, 3, 2]), [self.n_f, self.n_t])
 
     def kernel_spectra(self, kernel):
@@ -109,21 +123,57 @@ class _Plan:
         spectra = rfft2d(tf.transpose(kernel, [2, 3, 1, 0]), [self.n_f, self.n_t])
         return tf.math.conj(spectra)
 
-    def synthesize(self, spectra, kernel_spectra):
-        """→ y [B, blocks·block, F_out, O] (no wrap-around in the valid outputs)."""
+    def folded_kernel_spectra(self, kernel):
+        """kernel → its conjugate spectra [C, O, s, n_f/s, n_t/2 + 1], the frequency axis split
+        into the stride's aliases and scaled by 1/s (see the class docstring)."""
+        spectra = self.kernel_spectra(kernel)
+        return tf.reshape(spectra, [*spectra.shape[:2], self.sf, self.n_f // self.sf,
+                                    spectra.shape[3]]) / self.sf
+
+    def synthesize(self, spectra, kernel=None, weights=None):
+        """input spectra and the kernel (or its ``mixing_weights``)
+        → y [B, blocks·block, F_out, O] (no wrap-around in the valid outputs)."""
         # channel mixing and aliasing in one contraction (over channels c and aliases j): the
         # full-size product spectrum is never materialized, in the forward or the backward pass
         shape, half = tf.shape(spectra), self.n_f // self.sf
         spectra = tf.reshape(spectra, [shape[0], shape[1], spectra.shape[2], self.sf, half,
                                        spectra.shape[4]])
-        kernel_spectra = tf.reshape(kernel_spectra, [*kernel_spectra.shape[:2], self.sf, half,
-                                                     kernel_spectra.shape[3]]) / self.sf
-        mixed = channel_mix(spectra, kernel_spectra)
+        if weights is None:
+            mixed = channel_mix(spectra, self.folded_kernel_spectra(kernel))
+        else:
+            mixed = mix_rows(spectra, weights)
         y = irfft2d(mixed, [self.n_f // self.sf, self.n_t])
         y = tf.slice(y, [0] * 5, [-1, -1, -1, self.out_f, self.block])
         y = tf.transpose(y, [0, 1, 4, 3, 2])
         shape = tf.shape(y)  # [B, n, block, F_out, O]
         return tf.reshape(y, [shape[0], shape[1] * self.block, self.out_f, y.shape[4]])
+
+    def synthesize_in_chunks(self, x, weights):
+        """``synthesize(spectra(x), weights=weights)`` computed ``CHUNK_BLOCKS`` blocks at a
+        time (inference). Why: every block is independent, and a whole batch's spectra are
+        hundreds of MB, so each stage streams them through memory; chunks that stay in cache made
+        a batch of 32 four-second clips ~1.6× faster (bench/transcribe_throughput.py)."""
+        frames = tf.signal.frame(x, self.n_t, self.block, axis=1)  # [B, n, n_t, F, C]
+        shape = tf.shape(frames)
+        total = shape[0] * shape[1]
+        out_channels = int(weights.shape[-1]) // 2
+
+        def whole():
+            return self.synthesize(self.block_spectra(frames), weights=weights)
+
+        def in_chunks():
+            chunks = (total + CHUNK_BLOCKS - 1) // CHUNK_BLOCKS
+            blocks = tf.reshape(frames, [total, *frames.shape[2:]])
+            blocks = tf.pad(blocks, [[0, chunks * CHUNK_BLOCKS - total], [0, 0], [0, 0], [0, 0]])
+            blocks = tf.reshape(blocks, [chunks, CHUNK_BLOCKS, 1, *blocks.shape[1:]])
+            y = tf.map_fn(lambda f: self.synthesize(self.block_spectra(f), weights=weights),
+                          blocks, parallel_iterations=1, fn_output_signature=tf.TensorSpec(
+                              [CHUNK_BLOCKS, self.block, self.out_f, out_channels], tf.float32))
+            y = tf.reshape(y, [chunks * CHUNK_BLOCKS, self.block, self.out_f, out_channels])
+            y = tf.slice(y, [0, 0, 0, 0], [total, -1, -1, -1])
+            return tf.reshape(y, [shape[0], shape[1] * self.block, self.out_f, out_channels])
+
+        return tf.cond(total > CHUNK_BLOCKS, in_chunks, whole)
 
 
 def channel_mix(spectra, kernel_spectra):
@@ -138,26 +188,16 @@ def channel_mix(spectra, kernel_spectra):
     in_shape, out_channels = spectra.shape[2:-2], kernel_spectra.shape[1]
     bins = spectra.shape[-2:]
 
-    def rows(z, channels):  # complex [b, n, K…, f, t] → real [f·t, b·n, K…·2]
-        z = tf.bitcast(z, tf.float32)
-        rank = len(channels) + 5  # static even where a gradient's shape is not
-        z = tf.transpose(z, [rank - 3, rank - 2, 0, 1, *range(2, rank - 3), rank - 1])
-        return tf.reshape(z, [bins[0] * bins[1], batch * blocks, 2 * int(np.prod(channels))])
+    def rows(z, channels):
+        return _rows(z, bins, batch * blocks, channels)
 
-    def unrows(y, channels):  # real [f·t, b·n, K…·2] → complex [b, n, K…, f, t]
-        y = tf.reshape(y, [*bins, batch, blocks, *channels, 2])
-        rank = len(y.shape)
-        y = tf.transpose(y, [2, 3, *range(4, rank - 1), 0, 1, rank - 1])
-        return tf.bitcast(y, tf.complex64)
+    def unrows(y, channels):
+        return _unrows(y, bins, batch, blocks, channels)
 
     @tf.custom_gradient
     def mix(spectra, kernel_spectra):
         x = rows(spectra, in_shape)  # [P, M, C·J·2]
-        k = tf.bitcast(kernel_spectra, tf.float32)  # [C, O, J, f, t, 2]
-        real, imag = k[..., 0], k[..., 1]
-        block = tf.stack([tf.stack([real, imag], -1), tf.stack([-imag, real], -1)], -2)
-        block = tf.transpose(block, [3, 4, 0, 2, 5, 1, 6])  # [f, t, C, J, in re|im, O, out re|im]
-        weights = tf.reshape(block, [bins[0] * bins[1], int(x.shape[-1]), 2 * out_channels])
+        weights = block_weights(kernel_spectra)
 
         def grad(d_mixed):
             d_y = rows(d_mixed, [out_channels])  # [P, M, O·2]
@@ -172,6 +212,54 @@ def channel_mix(spectra, kernel_spectra):
         return unrows(tf.matmul(x, weights), [out_channels]), grad
 
     return mix(spectra, kernel_spectra)
+
+
+def block_weights(kernel_spectra):
+    """Folded kernel spectra [C, O, J, f, t] (complex) → the real matmul weights
+    [f·t, C·J·2, O·2] of ``channel_mix``: per bin and channel pair the 2×2 block
+    [[Re k, Im k], [−Im k, Re k]] (rows: input re|im, columns: output re|im).
+
+    The complex spectra are transposed first and the blocks built on the trailing axes: half the
+    time of transposing the four-times-larger real blocks (a high-rank transpose with a two-float
+    innermost axis is slow on Eigen)."""
+    channels, out_channels = kernel_spectra.shape[0], kernel_spectra.shape[1]
+    k = tf.transpose(kernel_spectra, [3, 4, 0, 2, 1])  # [f, t, C, J, O]
+    real, imag = tf.math.real(k), tf.math.imag(k)
+    block = tf.stack([tf.stack([real, imag], -1), tf.stack([-imag, real], -1)], -3)
+    rows = int(np.prod(k.shape[:2]))
+    return tf.reshape(block, [rows, 2 * channels * kernel_spectra.shape[2], 2 * out_channels])
+
+
+def mixing_weights(kernel, x_shape, strides):
+    """``block_weights`` of a kernel [kt, kf, C, O] for inputs of shape [B, T, F, C] (F static),
+    to give ``fft_conv2d`` when the kernel stays fixed over many calls (inference)."""
+    plan = _Plan(x_shape, kernel.shape, strides)
+    return block_weights(plan.folded_kernel_spectra(tf.cast(kernel, tf.float32)))
+
+
+def mix_rows(spectra, weights):
+    """``channel_mix`` with precomputed ``block_weights`` (inference: no kernel gradient)."""
+    batch, blocks = tf.shape(spectra)[0], tf.shape(spectra)[1]
+    bins, in_shape = spectra.shape[-2:], spectra.shape[2:-2]
+    out_channels = int(weights.shape[-1]) // 2
+    y = tf.matmul(_rows(spectra, bins, batch * blocks, in_shape), weights)
+    return _unrows(y, bins, batch, blocks, [out_channels])
+
+
+def _rows(z, bins, rows, channels):
+    """complex [b, n, K…, f, t] → real [f·t, b·n, K…·2] (re, im adjacent): transposed as complex
+    (one 8-byte element) before the free bitcast, faster than transposing the float pairs."""
+    rank = len(channels) + 4  # static even where a gradient's shape is not
+    z = tf.transpose(z, [rank - 2, rank - 1, *range(rank - 2)])
+    return tf.reshape(tf.bitcast(z, tf.float32),
+                      [bins[0] * bins[1], rows, 2 * int(np.prod(channels))])
+
+
+def _unrows(y, bins, batch, blocks, channels):
+    """real [f·t, b·n, K…·2] → complex [b, n, K…, f, t] (``_rows`` undone)."""
+    y = tf.bitcast(tf.reshape(y, [*bins, batch, blocks, *channels, 2]), tf.complex64)
+    rank = len(channels) + 4
+    return tf.transpose(y, [*range(2, rank), 0, 1])
 
 
 # The two transforms with their gradients written out. Why: TensorFlow's registered gradients
