@@ -28,7 +28,6 @@ MIN_IN_CHANNELS = 8  # below this the FFT loses (measured on the 1-channel first
 # run; the SavedModel picks per call (ConvFrontEnd). With the weights computed once
 # (ConvFrontEnd.reuse_fft_weights: a Recognizer, ``ds2 evaluate``) the FFT is faster from batch 1.
 MIN_INFERENCE_BATCH = 4
-CHUNK_BLOCKS = 12  # blocks per step of the chunked inference path (_Plan.synthesize_in_chunks)
 
 def next_fast_len(n: int, multiple_of: int = 1) -> int:
     """Smallest 5-smooth integer ≥ n (FFT lengths with small prime factors only) that is a
@@ -78,10 +77,7 @@ def fft_conv2d(x, kernel, strides, weights=None):
     blocks = tf.maximum((out_t + plan.block - 1) // plan.block, 1)
     x = tf.pad(x, [[0, 0], [0, blocks * plan.block + plan.kt - 1 - tf.shape(x)[1]], [0, 0],
                    [0, 0]])
-    if weights is None:
-        y = plan.synthesize(plan.spectra(x), kernel=kernel)
-    else:
-        y = plan.synthesize_in_chunks(x, weights)
+    y = plan.synthesize(plan.spectra(x), kernel=kernel, weights=weights)
     # tf.slice, not y[...]: a slice's gradient is one Pad, a strided slice's a much slower
     # StridedSliceGrad
     if plan.st > 1:
@@ -112,10 +108,7 @@ class _Plan:
     def spectra(self, x):
         """x [B, blocks·block + kt − 1, F, C] → [B, blocks, C, n_f, n_t/2 + 1]: frequency on the
         full complex axis (so it can alias), time on the half one."""
-        return self.block_spectra(tf.signal.frame(x, self.n_t, self.block, axis=1))
-
-    def block_spectra(self, frames):
-        """overlapping blocks [B, n, n_t, F, C] → their spectra [B, n, C, n_f, n_t/2 + 1]."""
+        frames = tf.signal.frame(x, self.n_t, self.block, axis=1)  # [B, n, n_t, F, C]
         return rfft2d(tf.transpose(frames, [0, 1, 4, 3, 2]), [self.n_f, self.n_t])
 
     def kernel_spectra(self, kernel):
@@ -147,33 +140,6 @@ class _Plan:
         y = tf.transpose(y, [0, 1, 4, 3, 2])
         shape = tf.shape(y)  # [B, n, block, F_out, O]
         return tf.reshape(y, [shape[0], shape[1] * self.block, self.out_f, y.shape[4]])
-
-    def synthesize_in_chunks(self, x, weights):
-        """``synthesize(spectra(x), weights=weights)`` computed ``CHUNK_BLOCKS`` blocks at a
-        time (inference). Why: every block is independent, and a whole batch's spectra are
-        hundreds of MB, so each stage streams them through memory; chunks that stay in cache made
-        a batch of 32 four-second clips ~1.6× faster (bench/transcribe_throughput.py)."""
-        frames = tf.signal.frame(x, self.n_t, self.block, axis=1)  # [B, n, n_t, F, C]
-        shape = tf.shape(frames)
-        total = shape[0] * shape[1]
-        out_channels = int(weights.shape[-1]) // 2
-
-        def whole():
-            return self.synthesize(self.block_spectra(frames), weights=weights)
-
-        def in_chunks():
-            chunks = (total + CHUNK_BLOCKS - 1) // CHUNK_BLOCKS
-            blocks = tf.reshape(frames, [total, *frames.shape[2:]])
-            blocks = tf.pad(blocks, [[0, chunks * CHUNK_BLOCKS - total], [0, 0], [0, 0], [0, 0]])
-            blocks = tf.reshape(blocks, [chunks, CHUNK_BLOCKS, 1, *blocks.shape[1:]])
-            y = tf.map_fn(lambda f: self.synthesize(self.block_spectra(f), weights=weights),
-                          blocks, parallel_iterations=1, fn_output_signature=tf.TensorSpec(
-                              [CHUNK_BLOCKS, self.block, self.out_f, out_channels], tf.float32))
-            y = tf.reshape(y, [chunks * CHUNK_BLOCKS, self.block, self.out_f, out_channels])
-            y = tf.slice(y, [0, 0, 0, 0], [total, -1, -1, -1])
-            return tf.reshape(y, [shape[0], shape[1] * self.block, self.out_f, out_channels])
-
-        return tf.cond(total > CHUNK_BLOCKS, in_chunks, whole)
 
 
 def channel_mix(spectra, kernel_spectra):
