@@ -27,6 +27,9 @@ DS2=${DS2:-.venv/bin/ds2}
 STATE=${STATE:-$HOME/.cache/ds2-tf/ds2_small_en}
 PRECISION=${PRECISION:-float32}
 TRAIN_FLAGS=${TRAIN_FLAGS:---no-spec-augment --batch-frames 4000}
+# A stage that continues a trained model warms up to half the preset's peak learning rate: stage
+# 03 re-warmed to 6e-4 and lost ground on dev in its first epoch; stage 04 at 3e-4 did not.
+CONTINUE_FLAGS=${CONTINUE_FLAGS:---learning-rate 0.0003}
 COMMON="--seed 0 --generated-voices 400 --augment --pitch 40:60 --reverb-prob 0.5 \
  --pitch-shift-prob 0.5 --noise-prob 0.3 --snr 10:30"
 NO_KOKORO="--engines espeak,flite,festival,piper,rhvoice,pico,mbrola"
@@ -80,10 +83,12 @@ train() {  # train MINUTES: stage N+1 starts from stage N's best weights (or the
     mkdir -p "$STATE/stages/$n"
     [ ${#init[@]} -gt 0 ] && echo "${init[1]}" > "$STATE/stages/$n/init_from"
   fi
+  local continue_flags=""
+  [ ${#init[@]} -gt 0 ] && continue_flags=$CONTINUE_FLAGS
   echo "== stage $n: ${init[*]:-from scratch}, $minutes min" >&2
   # shellcheck disable=SC2086
   $DS2 train --data "$MERGED" --out "$STATE/stages/$n" --preset small \
-    --precision "$PRECISION" --max-minutes "$minutes" $TRAIN_FLAGS "${init[@]}"
+    --precision "$PRECISION" --max-minutes "$minutes" $TRAIN_FLAGS $continue_flags "${init[@]}"
 }
 
 release() {  # the newest finished stage, if it beats the shipped model on dev
