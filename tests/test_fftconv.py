@@ -164,8 +164,8 @@ def test_precomputed_mixing_weights_give_the_same_convolution(strides):
                                atol=1e-5 * float(tf.reduce_max(want)))
 
 
-def test_reused_fft_weights_follow_a_changed_kernel():
-    # computed once when traced, checked against the kernel on every call
+def fixed_and_direct_front_ends():
+    """An auto front-end with reused FFT weights and a direct one with the same weights."""
     specs = [{"filters": 8, "kernel": (5, 21), "strides": (2, 2)},
              {"filters": 8, "kernel": (5, 11), "strides": (1, 2)}]
     fixed, direct = ConvFrontEnd(specs), ConvFrontEnd(specs, algorithm="direct")
@@ -173,6 +173,12 @@ def test_reused_fft_weights_follow_a_changed_kernel():
         layer.build((None, None, 41))
     direct.set_weights(fixed.get_weights())
     fixed.reuse_fft_weights()
+    return fixed, direct
+
+
+def test_reused_fft_weights_follow_a_changed_kernel():
+    # computed once when traced, checked against the kernel on every call
+    fixed, direct = fixed_and_direct_front_ends()
     run = tf.function(lambda f, n: fixed(f, n)[0], reduce_retracing=True)
     features = tf.random.stateless_normal((1, 60, 41), seed=(4, 2))
     lengths = tf.fill([1], 60)
@@ -191,13 +197,7 @@ def test_front_end_with_reused_weights_runs_utterances_in_chunks(chunk_frames, m
     from ds2_tf.model import conv_front_end
 
     monkeypatch.setattr(conv_front_end, "CHUNK_FRAMES", chunk_frames)
-    specs = [{"filters": 8, "kernel": (5, 21), "strides": (2, 2)},
-             {"filters": 8, "kernel": (5, 11), "strides": (1, 2)}]
-    fixed, direct = ConvFrontEnd(specs), ConvFrontEnd(specs, algorithm="direct")
-    for layer in (fixed, direct):
-        layer.build((None, None, 41))
-    direct.set_weights(fixed.get_weights())
-    fixed.reuse_fft_weights()
+    fixed, direct = fixed_and_direct_front_ends()
     features = tf.random.stateless_normal((5, 60, 41), seed=(5, 2))
     lengths = tf.constant([60, 13, 44, 60, 1])
     got, got_lengths = tf.function(lambda f, n: fixed(f, n))(features, lengths)
