@@ -47,7 +47,8 @@ class ConvFrontEnd(keras.layers.Layer):
     ``algorithm``: "direct" always runs the Conv2D; "fft" computes the wide multi-channel layers
     with the same kernel through the FFT (``ds2_tf.fftconv``), "auto" does so where that is
     faster (CPU, ≥ 8 input channels; in inference only for batches of ``MIN_INFERENCE_BATCH`` or
-    more, chosen at run time, unless ``reuse_fft_weights`` was called) and, in bfloat16 on a CPU, runs a few-channel stride-2×2 layer as
+    more, chosen at run time, unless ``reuse_fft_weights`` was called) and, in bfloat16 on a
+    CPU, runs a few-channel stride-2×2 layer as
     ``space_to_depth_conv2d``. "tflite" (what the TFLite export builds) uses builtin ops only:
     nothing goes through the FFT, and the few-channel stride-2×2 layer runs as
     ``space_to_depth_conv2d`` (faster in int8). Every algorithm uses the same weights.
@@ -101,8 +102,8 @@ class ConvFrontEnd(keras.layers.Layer):
         self.output_dim = self.output_bins(bins) * self.conv_specs[-1]["filters"]
 
     def call(self, features, lengths, training=False):
-        if self._fixed_mixing is not None and not training:
-            return self._call_in_chunks(features, lengths)
+        if self._fixed_mixing is not None and not training and fftconv.on_cpu():
+            return self._call_in_chunks(features, lengths)  # a CPU's cache; a GPU wants it whole
         return self._run_layers(features, lengths, training)
 
     def _call_in_chunks(self, features, lengths):
@@ -117,14 +118,13 @@ class ConvFrontEnd(keras.layers.Layer):
         x = tf.pad(features, [[0, padded], [0, 0], [0, 0]])
         x = tf.reshape(x, [chunks, per_chunk, frames, features.shape[-1]])
         n = tf.reshape(tf.pad(lengths, [[0, padded]]), [chunks, per_chunk])
-        y = tf.map_fn(lambda args: self._run_layers(*args, training=False)[0], (x, n),
-                      parallel_iterations=1, fn_output_signature=tf.TensorSpec(
-                          [None, None, self.output_dim], features.dtype))
+        y, out_lengths = tf.map_fn(
+            lambda args: self._run_layers(*args, training=False), (x, n), parallel_iterations=1,
+            fn_output_signature=(tf.TensorSpec([None, None, self.output_dim], features.dtype),
+                                 tf.TensorSpec([None], lengths.dtype)))
         y = tf.reshape(y, [chunks * per_chunk, tf.shape(y)[2], self.output_dim])
-        out_lengths = lengths
-        for spec in self.conv_specs:
-            out_lengths = ceil_div(out_lengths, spec["strides"][0])
-        return tf.slice(y, [0, 0, 0], [batch, -1, -1]), out_lengths
+        out_lengths = tf.reshape(out_lengths, [chunks * per_chunk])
+        return tf.slice(y, [0, 0, 0], [batch, -1, -1]), out_lengths[:batch]
 
     def _run_layers(self, features, lengths, training):
         x = features[..., None]
