@@ -95,8 +95,12 @@ release() {  # the newest finished stage, if it beats the shipped model on dev
   local last
   last=$(ls -d "$STATE"/stages/[0-9]*/ 2>/dev/null | sort | tail -n 1)
   [ -n "$last" ] && [ -f "$last/train_summary.json" ] || { echo "no finished stage" >&2; exit 1; }
+  local from="from scratch"  # what the stage continued (a new STATE starts from the shipped model)
+  [ -f "$last/init_from" ] && from="from $(cat "$last/init_from")"
+  [ "$from" = "from ds2_small_en" ] && from="from ds2_small_en v$(sed -n \
+    's/^ *"version": *\([0-9]*\).*/\1/p' ds2_tf/released/ds2_small_en/card.json)"
   $DS2 release --run "${last%/}" --name ds2_small_en --data "$MERGED" --split dev \
-    --notes "recipes/ds2_small_en.sh, CORPORA=$CORPORA, stage $(basename "$last")"
+    --notes "recipes/ds2_small_en.sh, CORPORA=$CORPORA, stage $(basename "$last") ($from)"
 }
 
 evaluate() {  # evaluate MODEL OUT: a run directory or a released name; every figure of the card
