@@ -1,0 +1,64 @@
+"""recipes/ds2_small_en.sh's stage logic, with a stand-in for `ds2` that only records its
+arguments: which weights a stage starts from, the continuing learning rate, resuming an
+interrupted stage, and what the release notes say. Why: the recipe is what later sessions run to
+continue the released model; a wrong --init-from silently trains from scratch."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+from conftest import REPO
+
+RECIPE = REPO / "recipes" / "ds2_small_en.sh"
+
+
+def run_recipe(tmp_path, *args, **env):
+    """Run the recipe with DS2 = a script that logs its arguments; returns the logged lines."""
+    log = tmp_path / "ds2.log"
+    fake = tmp_path / "ds2"
+    fake.write_text(f'#!/usr/bin/env bash\necho "$*" >> {log}\n')
+    fake.chmod(0o755)
+    log.write_text("")
+    result = subprocess.run(["bash", str(RECIPE), *args], capture_output=True, text=True,
+                            env={**os.environ, "DS2": str(fake),
+                                 "STATE": str(tmp_path / "state"), **env})
+    assert result.returncode == 0, result.stderr
+    return [line for line in log.read_text().splitlines() if line.startswith(args[0])]
+
+
+def finish(stage_dir):
+    (stage_dir / "train_summary.json").write_text("{}")
+
+
+def test_stages_continue_the_released_model_then_each_other(tmp_path):
+    stages = tmp_path / "state" / "stages"
+    (first,) = run_recipe(tmp_path, "train", "5")
+    assert "--init-from ds2_small_en" in first and "--learning-rate 0.0003" in first
+    assert f"--out {stages / '01'}" in first and "--max-minutes 5" in first
+    # interrupted (no train_summary.json): the same stage resumes with the same start
+    (again,) = run_recipe(tmp_path, "train", "5")
+    assert f"--out {stages / '01'}" in again and "--init-from ds2_small_en" in again
+    finish(stages / "01")
+    (second,) = run_recipe(tmp_path, "train", "7")
+    assert f"--out {stages / '02'}" in second and f"--init-from {stages / '01'}" in second
+    assert "--learning-rate 0.0003" in second
+    finish(stages / "02")
+    (release,) = run_recipe(tmp_path, "release")
+    assert f"--run {stages / '02'} " in release and f"(from {stages / '01'})" in release
+
+
+def test_from_scratch_has_no_init_and_the_preset_learning_rate(tmp_path):
+    (first,) = run_recipe(tmp_path, "train", "5", INIT="scratch")
+    assert "--init-from" not in first and "--learning-rate" not in first
+    finish(tmp_path / "state" / "stages" / "01")
+    (release,) = run_recipe(tmp_path, "release")
+    assert "stage 01 (from scratch)" in release
+
+
+def test_release_names_the_shipped_version_a_stage_continued(tmp_path):
+    run_recipe(tmp_path, "train", "5")
+    finish(tmp_path / "state" / "stages" / "01")
+    (release,) = run_recipe(tmp_path, "release")
+    card = (REPO / "ds2_tf" / "released" / "ds2_small_en" / "card.json").read_text()
+    version = card.split('"version":')[1].split(",")[0].strip()
+    assert f"stage 01 (from ds2_small_en v{version})" in release
