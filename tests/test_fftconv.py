@@ -206,6 +206,22 @@ def test_front_end_with_reused_weights_runs_utterances_in_chunks(chunk_frames, m
     np.testing.assert_array_equal(got_lengths.numpy(), want_lengths.numpy())
 
 
+def test_inference_with_reused_weights_retraces_for_one_utterance_of_another_length():
+    # a second single utterance of another length retraces with shape (1, None): the chunked
+    # front-end's outputs must keep the static batch size, or the RNN loop's state (1, 256)
+    # meets a mask of unknown batch ("enters the loop with shape (1, 256), but has shape
+    # (None, 256)"); a Recognizer called twice did exactly this
+    from ds2_tf.config import preset
+    from ds2_tf.evaluation.evaluate import traced_inference
+    from ds2_tf.model.deepspeech2 import build_model
+
+    infer = traced_inference(build_model(preset("small"), 29), fixed_weights=True)
+    for batch, samples in ((1, 16000), (1, 24000), (2, 20000)):
+        x = {"waveform": np.zeros((batch, samples), np.float32),
+             "num_samples": np.full(batch, samples, np.int32)}
+        assert infer(x)["logits"].shape[:2] == (batch, samples // 320)
+
+
 def test_inference_with_reused_weights_logs_no_graph_errors(tmp_path):
     # a tf.map_fn inside a tf.cond makes grappler print "topological sort failed" on every trace
     # (harmless, but users read it as an error; the CLI shows errors: TF_CPP_MIN_LOG_LEVEL=2)

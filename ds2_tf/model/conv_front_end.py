@@ -124,7 +124,11 @@ class ConvFrontEnd(keras.layers.Layer):
                                  tf.TensorSpec([None], lengths.dtype)))
         y = tf.reshape(y, [chunks * per_chunk, tf.shape(y)[2], self.output_dim])
         out_lengths = tf.reshape(out_lengths, [chunks * per_chunk])
-        return tf.slice(y, [0, 0, 0], [batch, -1, -1]), out_lengths[:batch]
+        # the map_fn lost the batch's static size: give it back, or a batch of a known size
+        # (e.g. 1) meets a mask of unknown size in the RNN loop ("enters the loop with shape")
+        y = tf.ensure_shape(tf.slice(y, [0, 0, 0], [batch, -1, -1]),
+                            [features.shape[0], None, self.output_dim])
+        return y, tf.ensure_shape(out_lengths[:batch], lengths.shape)
 
     def _run_layers(self, features, lengths, training):
         x = features[..., None]
