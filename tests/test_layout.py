@@ -97,3 +97,15 @@ print("ok")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=REPO, timeout=300)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+
+
+def test_cli_errors_show_the_line_that_says_what_went_wrong():
+    from ds2_tf.cli.app import one_line
+
+    traced = ValueError("in user code:\n\n    File \"x.py\", line 3, in call\n        y = f(x)\n\n"
+                        "    ValueError: Exception encountered when calling RNN.call().\n\n"
+                        "    Input tensor enters the loop with shape (1, 256)\n")
+    assert one_line(traced) == ("ValueError: Exception encountered when calling RNN.call(). "
+                                "Input tensor enters the loop with shape (1, 256)")
+    assert one_line(ValueError("bad flag --x\nmore detail")) == "bad flag --x"
+    assert one_line(RuntimeError("")) == "RuntimeError"

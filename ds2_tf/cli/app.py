@@ -37,6 +37,22 @@ def quiet_tensorflow_import() -> None:
         tf.config.list_physical_devices("GPU")
 
 
+def one_line(err: BaseException) -> str:
+    """The line of an error that says what went wrong. A traced function's error starts with
+    "in user code:" and a stack; its own message is the last "...Error: ..." line."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    if lines[0].startswith("in user code"):
+        for i in range(len(lines) - 1, -1, -1):
+            if "Error: " in lines[i]:  # Keras puts the cause on the line after
+                cause = lines[i + 1] if i + 1 < len(lines) else ""
+                return f"{lines[i]} {cause}".strip() if not cause.startswith("Arguments") \
+                    else lines[i]
+        return lines[-1]
+    return lines[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = sys.argv[1:] if argv is None else argv
@@ -55,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             PermissionError) as err:
         if os.environ.get("DS2_DEBUG"):
             raise
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        print(f"ds2 {args.command}: error: {message}", file=sys.stderr)
+        print(f"ds2 {args.command}: error: {one_line(err)}", file=sys.stderr)
         return 2
 
 
