@@ -4,6 +4,7 @@ interrupted stage, and what the release notes say. Why: the recipe is what later
 continue the released model; a wrong --init-from silently trains from scratch."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -59,6 +60,6 @@ def test_release_names_the_shipped_version_a_stage_continued(tmp_path):
     run_recipe(tmp_path, "train", "5")
     finish(tmp_path / "state" / "stages" / "01")
     (release,) = run_recipe(tmp_path, "release")
-    card = (REPO / "ds2_tf" / "released" / "ds2_small_en" / "card.json").read_text()
-    version = card.split('"version":')[1].split(",")[0].strip()
+    card = REPO / "ds2_tf" / "released" / "ds2_small_en" / "card.json"
+    version = json.loads(card.read_text(encoding="utf-8"))["version"]
     assert f"stage 01 (from ds2_small_en v{version})" in release

@@ -46,9 +46,9 @@ def one_line(err: BaseException) -> str:
     if lines[0].startswith("in user code"):
         for i in range(len(lines) - 1, -1, -1):
             if "Error: " in lines[i]:  # Keras puts the cause on the line after
-                cause = lines[i + 1] if i + 1 < len(lines) else ""
-                return f"{lines[i]} {cause}".strip() if not cause.startswith("Arguments") \
-                    else lines[i]
+                after = lines[i + 1:i + 2]
+                cause = after[0] if after and not after[0].startswith("Arguments") else ""
+                return f"{lines[i]} {cause}".strip()
         return lines[-1]
     return lines[0]
 
