@@ -26,6 +26,24 @@ def test_fft_conv2d_equals_conv2d(time_steps, strides):
     np.testing.assert_allclose(got.numpy(), want.numpy(), atol=2e-5 * float(tf.reduce_max(want)))
 
 
+def test_fft_conv2d_of_a_batch_equals_each_utterance_alone():
+    # time stride 1 joins the batch's utterances into one sequence (shared overlap-save blocks):
+    # nothing may leak across utterances, whatever their padding holds, and lengths shorter
+    # than the kernel give no output
+    rng = np.random.default_rng(3)
+    w = tf.constant(rng.standard_normal((11, 9, 8, 5)) * 0.1, tf.float32)
+    assert fft_conv2d(tf.ones((3, 5, 37, 8)), w, (1, 2)).shape == (3, 0, 15, 5)
+    for length in (11, 40, FFT_TIME + 3):
+        x = tf.constant(rng.standard_normal((3, length, 37, 8)), tf.float32)
+        want = tf.nn.conv2d(x, w, [1, 1, 2, 1], "VALID")
+        got = fft_conv2d(x, w, (1, 2))
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got.numpy(), want.numpy(),
+                                   atol=2e-5 * max(1.0, float(tf.reduce_max(want))))
+        alone = tf.concat([fft_conv2d(x[i:i + 1], w, (1, 2)) for i in range(3)], 0)
+        np.testing.assert_allclose(got.numpy(), alone.numpy(), atol=1e-4)
+
+
 @pytest.mark.parametrize("strides", [(1, 2), (2, 2), (1, 1)])
 def test_fft_conv2d_gradients_and_dtype(strides):
     # the hand-written transform adjoints: the input's (inverse FFT) and the kernel's (DFT products)

@@ -10,7 +10,8 @@ relative), so checkpoints and exports do not depend on which way a layer was com
 
 Overlap-save along time keeps the transforms small and static: the padded input is cut into
 overlapping blocks of ``FFT_TIME`` frames (``FFT_TIME − kt + 1`` new outputs each), so the
-kernel's spectrum is [C, O, FFT_TIME, F/2+1] whatever the utterance length. A one-channel layer
+kernel's spectrum is [C, O, FFT_TIME, F/2+1] whatever the utterance length; at time stride 1 a
+batch's utterances are joined end to end first, so they share blocks (``_packed``). A one-channel layer
 (the first) stays direct: there the FFT costs more than it saves (in training that layer needs
 no input gradient, so only the forward transform's cost is left to amortize). On a GPU
 cuDNN's direct convolutions are used; TFLite has no inverse 2D FFT among its builtin ops, so its
@@ -70,6 +71,8 @@ def fft_conv2d(x, kernel, strides, weights=None):
     and recomputing them costs as much as the rest of a small batch's convolution); no gradient
     reaches the kernel through them."""
     plan = _Plan(x.shape, kernel.shape, strides)
+    if plan.st == 1 and x.shape[0] != 1:
+        return _packed(x, kernel, strides, weights, plan.kt)
     dtype = x.dtype
     x = tf.cast(x, tf.float32)
     kernel = tf.cast(kernel, tf.float32)
@@ -87,6 +90,27 @@ def fft_conv2d(x, kernel, strides, weights=None):
         y = tf.reshape(tf.slice(y, [0, 0, 0, 0], [-1, out_t, -1, -1]),
                        [batch, out_t, plan.out_f, int(y.shape[-1])])
     return tf.cast(y, dtype)
+
+
+def _packed(x, kernel, strides, weights, kt: int):
+    """``fft_conv2d`` at time stride 1 of a batch [B, L, F, C] as one sequence of B·L frames.
+
+    Why: overlap-save cuts each utterance into blocks of ``FFT_TIME − kt + 1`` outputs, so each
+    one's last block is partly wasted (a 2 s utterance: 100 outputs in two blocks of 86). End to
+    end, the utterances share blocks and only the last one is partial. Output t of utterance b
+    is output b·L + t of the joined sequence for t < L − kt + 1 (it reads inputs b·L + t …
+    b·L + t + kt − 1, all of utterance b); the kt − 1 outputs that straddle two utterances are
+    dropped. Same values as computing each utterance alone."""
+    batch = x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
+    length, bins, channels = tf.shape(x)[1], x.shape[2], x.shape[3]
+    joined = fft_conv2d(tf.reshape(x, [1, batch * length, bins, channels]), kernel, strides,
+                        weights)  # [1, max(B·L − kt + 1, 0), F_out, O]
+    out_f, filters = joined.shape[2], joined.shape[3]
+    joined = tf.pad(joined, [[0, 0], [0, batch * length - tf.shape(joined)[1]], [0, 0], [0, 0]])
+    y = tf.reshape(joined, [batch, length, out_f, filters])
+    out_t = tf.maximum(length - kt + 1, 0)
+    return tf.reshape(tf.slice(y, [0, 0, 0, 0], [-1, out_t, -1, -1]),
+                      [batch, out_t, out_f, filters])
 
 
 class _Plan:
