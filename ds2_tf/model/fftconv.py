@@ -11,11 +11,11 @@ relative), so checkpoints and exports do not depend on which way a layer was com
 Overlap-save along time keeps the transforms small and static: the padded input is cut into
 overlapping blocks of ``FFT_TIME`` frames (``FFT_TIME − kt + 1`` new outputs each), so the
 kernel's spectrum is [C, O, FFT_TIME, F/2+1] whatever the utterance length; at time stride 1 a
-batch's utterances are joined end to end first, so they share blocks (``_packed``). A one-channel layer
-(the first) stays direct: there the FFT costs more than it saves (in training that layer needs
-no input gradient, so only the forward transform's cost is left to amortize). On a GPU
-cuDNN's direct convolutions are used; TFLite has no inverse 2D FFT among its builtin ops, so its
-conversion builds the front-end with ``algorithm="tflite"`` (no FFT).
+batch's utterances are joined end to end first, so they share blocks (``_packed``). A
+one-channel layer (the first) stays direct: there the FFT costs more than it saves (in training
+that layer needs no input gradient, so only the forward transform's cost is left to amortize).
+On a GPU cuDNN's direct convolutions are used; TFLite has no inverse 2D FFT among its builtin
+ops, so its conversion builds the front-end with ``algorithm="tflite"`` (no FFT).
 """
 from __future__ import annotations
 
