@@ -11,7 +11,7 @@
 #                                            # on test, test_noisy and real human speech
 #                                            # (bench/real_speech.py) → OUT/eval-SPLIT-DECODER.*
 #
-# CORPORA (default: all five below) picks which corpora are synthesized and merged; the first one
+# CORPORA (default: all six below) picks which corpora are synthesized and merged; the first one
 # gives dev and test, so keep natural10 first.
 # STATE (default ~/.cache/ds2-tf/ds2_small_en) keeps the corpora and every stage's run outside
 # git, so a later session continues where this one stopped (each stage starts from the previous
@@ -33,7 +33,7 @@ CONTINUE_FLAGS=${CONTINUE_FLAGS:---learning-rate 0.0003}
 COMMON="--seed 0 --generated-voices 400 --augment --pitch 40:60 --reverb-prob 0.5 \
  --pitch-shift-prob 0.5 --noise-prob 0.3 --snr 10:30"
 NO_KOKORO="--engines espeak,flite,festival,piper,rhvoice,pico,mbrola"
-CORPORA=${CORPORA:-natural10 piper50nk naturalnk espeak6 kokoro2}
+CORPORA=${CORPORA:-natural10 piper50nk naturalnk espeak6 kokoro2 newvoices}
 MERGED="$STATE/merged-$(echo $CORPORA | tr ' ' '+')"
 # shellcheck disable=SC2086
 [ $(set -- $CORPORA; echo $#) -eq 1 ] && MERGED="$STATE/corpora/$CORPORA"  # nothing to merge
@@ -61,13 +61,21 @@ corpus() {
   synth espeak6 --hours 6 --speed 1:1 $NO_KOKORO
   synth kokoro2 --hours 2 --speed 0.9:1.1 --kokoro-blends 200 --engine-share kokoro=0.3 \
     --engine-share piper=0.2 --engine-share rhvoice=0.2 --train-voices piper:joe-us
+  # Another draw of the same seed (--variation 1): 400 new generated speakers, 300 new Kokoro
+  # blends, another sentence order (every corpus above starts at the same sentences), and
+  # two thirds of it from the natural and neural engines.
+  synth newvoices --hours 2.5 --variation 1 --speed 0.9:1.1 --kokoro-blends 300 \
+    --engine-share kokoro=0.3 --engine-share piper=0.1 --engine-share rhvoice=0.15 \
+    --engine-share pico=0.1 --engine-share mbrola=0.05 --train-voices piper:joe-us
   local dirs=()
   for name in $CORPORA; do dirs+=("$STATE/corpora/$name"); done
   [ -f "$MERGED/dataset.json" ] || $DS2 merge --out "$MERGED" "${dirs[@]}"
   return 0
 }
 
-train() {  # train MINUTES: stage N+1 starts from stage N's best weights (or the released model)
+train() {  # train MINUTES: stage N+1 starts from stage N's best weights (or the released model;
+           # FROM=DIR|ds2_small_en picks another start, e.g. the released stage when the newest
+           # stage was not released)
   local minutes=${1:?minutes}
   mkdir -p "$STATE/stages"
   local last n init=()
@@ -77,7 +85,8 @@ train() {  # train MINUTES: stage N+1 starts from stage N's best weights (or the
     [ -f "$last/init_from" ] && init=(--init-from "$(cat "$last/init_from")")
   else
     n=$(printf '%02d' $(( ${last:+10#$(basename "$last")} + 1 )))
-    if [ -n "$last" ]; then init=(--init-from "$last")
+    if [ -n "${FROM:-}" ]; then init=(--init-from "$FROM")
+    elif [ -n "$last" ]; then init=(--init-from "$last")
     elif [ "${INIT:-released}" = released ] && $DS2 models ds2_small_en >/dev/null 2>&1
     then init=(--init-from ds2_small_en); fi
     mkdir -p "$STATE/stages/$n"

@@ -118,6 +118,11 @@ def records(path):
     return out
 
 
+def transcript(raw):
+    import tensorflow as tf
+    return tf.train.Example.FromString(raw).features.feature["transcript"].bytes_list.value[0]
+
+
 def test_training_voices_and_augmentation_leave_dev_and_test_unchanged(tmp_path):
     """What the ablation benchmark relies on: rows differ in train only."""
     from tfrecords_tools.audio_effects import Augmentation
@@ -356,3 +361,26 @@ def test_bad_train_voices_is_one_line(tmp_path, voices, message):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert message in result.stderr.strip().splitlines()[-1], result.stderr
     assert not (tmp_path / "c" / "dataset.json").exists()
+
+
+def test_a_variation_is_new_training_speech_that_merges_with_its_seed(tmp_path):
+    """--variation: same held-out split (merge accepts it, dev/test identical), new train draw."""
+    from tfrecords_tools import espeak_voices
+    from tfrecords_tools.merge import merge_corpora
+
+    base = dict(hours=0.01, seed=0, workers=2, engines=("espeak",), generated_voices=20)
+    infos = {v: synth_corpus(tmp_path / f"v{v}", **base, variation=v) for v in (0, 1)}
+    for split in ("dev", "test"):
+        first = records(tmp_path / "v0" / f"{split}-*.tfrecord")
+        assert first and first == records(tmp_path / "v1" / f"{split}-*.tfrecord")
+    generated = {v: {name for name in infos[v]["splits"]["train"]["voices"]
+                     if espeak_voices.PREFIX in name} for v in (0, 1)}
+    assert len(generated[0]) == len(generated[1]) == 20 and not generated[0] & generated[1]
+    train = {v: records(tmp_path / f"v{v}" / "train-*.tfrecord") for v in (0, 1)}
+    first_texts = {v: transcript(train[v][min(train[v])]) for v in (0, 1)}
+    assert first_texts[0] != first_texts[1]  # another sentence order, not the same start again
+    assert infos[0]["synth_request"].get("variation") is None  # old corpora stay as they were
+    assert infos[1]["synth_request"]["variation"] == 1
+    merged = merge_corpora(tmp_path / "merged", [tmp_path / "v0", tmp_path / "v1"])
+    assert merged["splits"]["train"]["num_utterances"] == sum(
+        info["splits"]["train"]["num_utterances"] for info in infos.values())

@@ -31,13 +31,16 @@ PRESET_HOURS = {"test": 0.02, "demo": 2.0, "medium": 10.0, "large": 40.0}
 
 def recipes(split: str, voices: list[Voice], sentences: list[str], seed: int,
             augment: Augmentation | None,
-            engine_shares: dict[str, float] | None = None) -> Iterator[dict]:
+            engine_shares: dict[str, float] | None = None,
+            variation: int = 0) -> Iterator[dict]:
     """An endless, seeded stream of recipes for one split (the caller stops at the hours wanted).
 
     ``engine_shares`` (engine → fraction of utterances) overrides the uniform draw over voices
-    for those engines; the rest of the utterances go uniformly to the other voices."""
+    for those engines; the rest of the utterances go uniformly to the other voices.
+    ``variation`` > 0 draws another stream (sentence order, voices, augmentation) from the same
+    sentences and voices; 0 keeps the original stream, so existing corpora stay byte-identical."""
     base = {"train": 0, "dev": 1, "test": 2}.get(split, 3)
-    rng = random.Random(seed * 1000 + base)
+    rng = random.Random(seed * 1000 + base if not variation else f"{seed}:{variation}:{base}")
     order: list[str] = []
     pools = _share_pools(voices, engine_shares)
     for index in count():
@@ -63,6 +66,12 @@ def recipes(split: str, voices: list[Voice], sentences: list[str], seed: int,
         if augment and aug.telephone_prob > 0 and rng.random() < aug.telephone_prob:
             recipe["telephone"] = True
         yield recipe
+
+
+def speaker_seed(seed: int, variation: int) -> int:
+    """The seed of the generated espeak-ng speakers and Kokoro blends (it is part of their names,
+    so a variation's speakers are new ones, never another corpus's under the same name)."""
+    return seed if not variation else 1_000_000 * variation + seed
 
 
 def _share_pools(voices: list[Voice], shares: dict[str, float] | None
@@ -96,7 +105,8 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
                  engines: tuple[str, ...] | None = None, noisy_test: bool = False,
                  generated_voices: int = 0, train_engines: tuple[str, ...] | None = None,
                  engine_shares: dict[str, float] | None = None,
-                 kokoro_blends: int = KOKORO_BLENDS, train_voices: tuple[str, ...] = ()) -> dict:
+                 kokoro_blends: int = KOKORO_BLENDS, train_voices: tuple[str, ...] = (),
+                 variation: int = 0) -> dict:
     """Write train/dev/test splits totalling about ``hours`` of synthetic speech.
 
     ``noisy_test`` adds ``test_noisy``: the test utterances again, each in a simulated room
@@ -108,7 +118,12 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
     ``{"kokoro": 0.15}``: the neural voices, closest to human speech, are otherwise ≈ 2 % of a
     pool dominated by hundreds of espeak-ng speakers). ``kokoro_blends``: how many seeded blends
     of Kokoro's five voice packs join them as further neural speakers (all in train).
-    ``train_voices``: held-out test voices that train instead (test then goes without them)."""
+    ``train_voices``: held-out test voices that train instead (test then goes without them).
+    ``variation`` (N > 0) makes another corpus of the same ``seed`` worth merging with the first:
+    the held-out voices and sentences stay the same (so ``ds2 merge`` accepts it and dev/test are
+    identical), while the training draw changes: another sentence order (every corpus of a seed
+    otherwise starts at the same sentences), other voice and augmentation draws, and new generated
+    espeak-ng speakers and Kokoro blends instead of the same ones again."""
     from tfrecords_tools.alphabet import Alphabet
     from tfrecords_tools.manifests import Item
     from tfrecords_tools.prepare import (
@@ -125,7 +140,8 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
     )
 
     out_dir = Path(out_dir)
-    voices, missing = available_voices(language, generated_voices, seed, kokoro_blends)
+    voices, missing = available_voices(language, generated_voices, speaker_seed(seed, variation),
+                                       kokoro_blends)
     if engines:
         voices = [v for v in voices if v.engine in engines]
     for note in missing:
@@ -160,6 +176,8 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
         request["train_engines"] = sorted(train_engines)
     if train_voices:
         request["train_voices"] = sorted(train_voices)
+    if variation:
+        request["variation"] = variation
     if engine_shares:
         request["engine_shares"] = dict(sorted(engine_shares.items()))
         _share_pools(pools["train"], engine_shares)  # bad shares fail before any work
@@ -179,7 +197,8 @@ def synth_corpus(out_dir: str | Path, hours: float, language: str = "en", seed: 
         source = "test" if split == "test_noisy" else split
         stream = recipes(source, pools[source], texts[source], seed,
                          augment if split == "train" else None,
-                         engine_shares if split == "train" else None)
+                         engine_shares if split == "train" else None,
+                         variation if split == "train" else 0)
         if split == "test_noisy":
             stream = map(_noisy, stream)
         jobs = (Item(f"{split}-{r['index']:07d}", "", r["text"], f"{r['engine']}:{r['voice']}",

@@ -46,7 +46,7 @@ def cmd_synth(args) -> int:
                         train_voices=tuple(args.train_voices.split(","))
                         if args.train_voices else (),
                         kokoro_blends=KOKORO_BLENDS if args.kokoro_blends is None
-                        else args.kokoro_blends)
+                        else args.kokoro_blends, variation=args.variation)
     return 0 if info["splits"]["train"]["num_utterances"] else 1
 
 
@@ -137,6 +137,10 @@ def register(sub) -> None:
     p.add_argument("--kokoro-blends", type=count_arg, default=None, metavar="N",
                    help="seeded blends of Kokoro's five voice packs added as neural training "
                         "speakers (default 16)")
+    p.add_argument("--variation", type=count_arg, default=0, metavar="N",
+                   help="N > 0: another training draw for the same --seed (sentence order, "
+                        "voices, augmentation, new generated speakers and Kokoro blends); "
+                        "dev/test stay the same, so it merges with the seed's other corpora")
     p.add_argument("--noisy-test", action="store_true",
                    help="also write test_noisy: the test utterances with room reverb + 10 dB noise")
     p.add_argument("--workers", type=int, default=None)
