@@ -208,13 +208,14 @@ def test_train_flags_override_the_preset(monkeypatch):
     monkeypatch.setattr("ds2_tf.training.train.train", lambda *a, **kw: seen.update(kw))
     for flags, key, expected in ((["--spec-augment"], "spec_augment", True),
                                  (["--no-spec-augment"], "spec_augment", False),
+                                 (["--no-sortagrad"], "sortagrad", False),
                                  (["--ema", "0.999"], "ema_momentum", 0.999)):
         args = build_parser().parse_args(["train", "--data", "d", "--out", "o", *flags])
         args.func(args)
         assert seen["train_overrides"][key] == expected
     args = build_parser().parse_args(["train", "--data", "d", "--out", "o"])
     args.func(args)
-    assert not {"spec_augment", "ema_momentum"} & set(seen["train_overrides"])  # the preset decides
+    assert not {"spec_augment", "sortagrad", "ema_momentum"} & set(seen["train_overrides"])  # the preset decides
     assert seen["feature_overrides"] == {}
     args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--batch-frames",
                                       "4000", "--feature-normalization", "utterance"])

@@ -14,6 +14,7 @@ TRAIN_FLAGS = (
     ("learning_rate", "train", "learning_rate"),
     ("optimizer", "train", "optimizer"),
     ("spec_augment", "train", "spec_augment"),
+    ("sortagrad", "train", "sortagrad"),
     ("init_from", "train", "init_from"),
     ("ema", "train", "ema_momentum"),
     ("feature_normalization", "features", "normalization"),
@@ -58,6 +59,9 @@ def register(sub) -> None:
                    default=None)
     p.add_argument("--spec-augment", action=argparse.BooleanOptionalAction, default=None,
                    help="SpecAugment time/frequency masks (default: the preset's setting)")
+    p.add_argument("--sortagrad", action=argparse.BooleanOptionalAction, default=None,
+                   help="first epoch shortest-first (default: the preset's setting); a curriculum "
+                        "for training from scratch, which a warm start (--init-from) can skip")
     p.add_argument("--feature-normalization", choices=FEATURE_NORMALIZATIONS, default=None,
                    help="'utterance' also subtracts each utterance's mean log spectrum "
                         "(removes a fixed microphone colouring; not for streaming presets)")
