@@ -18,7 +18,8 @@
 # stage's best weights, or from the shipped model, with its own time budget and schedule).
 #
 # The corpus is the mix measured best in bench/results/accuracy_merged_natural*.md: five corpora
-# (natural voices first, so its dev/test voices are the held-out ones), merged with `ds2 merge`.
+# (natural voices first, so its dev/test voices are the held-out ones), merged with `ds2 merge`,
+# plus newvoices (from stage 04 on): the same seed's held-out split with new training speakers.
 # Training flags are the ones measured best for this 2-core CPU in float32: batches of 4000
 # frames (more, smaller steps) and no SpecAugment (accuracy_merged_natural_bf4k_120.md).
 set -euo pipefail

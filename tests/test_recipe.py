@@ -35,6 +35,7 @@ def test_stages_continue_the_released_model_then_each_other(tmp_path):
     stages = tmp_path / "state" / "stages"
     (first,) = run_recipe(tmp_path, "train", "5")
     assert "--init-from ds2_small_en" in first and "--learning-rate 0.0003" in first
+    assert "--no-sortagrad" in first  # a warm start skips the shortest-first epoch
     assert f"--out {stages / '01'}" in first and "--max-minutes 5" in first
     # interrupted (no train_summary.json): the same stage resumes with the same start
     (again,) = run_recipe(tmp_path, "train", "5")
@@ -46,11 +47,16 @@ def test_stages_continue_the_released_model_then_each_other(tmp_path):
     finish(stages / "02")
     (release,) = run_recipe(tmp_path, "release")
     assert f"--run {stages / '02'} " in release and f"(from {stages / '01'})" in release
+    # FROM= starts the next stage elsewhere, e.g. the released stage when 02 was not released
+    (third,) = run_recipe(tmp_path, "train", "3", FROM=str(stages / "01"))
+    assert f"--out {stages / '03'}" in third and f"--init-from {stages / '01'}" in third
+    assert (stages / "03" / "init_from").read_text().strip() == str(stages / "01")
 
 
 def test_from_scratch_has_no_init_and_the_preset_learning_rate(tmp_path):
     (first,) = run_recipe(tmp_path, "train", "5", INIT="scratch")
     assert "--init-from" not in first and "--learning-rate" not in first
+    assert "--no-sortagrad" not in first  # from nothing, the curriculum stays
     finish(tmp_path / "state" / "stages" / "01")
     (release,) = run_recipe(tmp_path, "release")
     assert "stage 01 (from scratch)" in release
