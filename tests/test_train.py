@@ -215,7 +215,8 @@ def test_train_flags_override_the_preset(monkeypatch):
         assert seen["train_overrides"][key] == expected
     args = build_parser().parse_args(["train", "--data", "d", "--out", "o"])
     args.func(args)
-    assert not {"spec_augment", "sortagrad", "ema_momentum"} & set(seen["train_overrides"])  # the preset decides
+    # the preset decides
+    assert not {"spec_augment", "sortagrad", "ema_momentum"} & set(seen["train_overrides"])
     assert seen["feature_overrides"] == {}
     args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--batch-frames",
                                       "4000", "--feature-normalization", "utterance"])
