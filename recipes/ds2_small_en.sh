@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds the released model `ds2_small_en` from nothing, or trains it further.
 #
-#   recipes/ds2_small_en.sh corpus           # ~21 h of synthetic speech, 1000+ speakers (resumable)
+#   recipes/ds2_small_en.sh corpus           # ~26 h of synthetic speech, 2100 speakers (resumable)
 #   recipes/ds2_small_en.sh train MINUTES    # one more training stage, from the newest stage
 #                                            # (or the released model, or from scratch)
 #   recipes/ds2_small_en.sh release          # ship the newest stage if it beats the shipped
@@ -29,8 +29,9 @@ DS2=${DS2:-.venv/bin/ds2}
 STATE=${STATE:-$HOME/.cache/ds2-tf/ds2_small_en}
 PRECISION=${PRECISION:-float32}
 TRAIN_FLAGS=${TRAIN_FLAGS:---no-spec-augment --batch-frames 4000}
-# A stage that continues a trained model warms up to half the preset's peak learning rate: stage
-# 03 re-warmed to 6e-4 and lost ground on dev in its first epoch; stage 04 at 3e-4 did not.
+# A stage that continues a trained model warms up to half the preset's peak learning rate: the
+# stage before version 4 re-warmed to 6e-4 and lost ground on dev in its first epoch; version 4's
+# stage at 3e-4 did not (docs/models.md).
 # It also skips SortaGrad (a shortest-first first epoch is a curriculum for a model that starts
 # from nothing).
 CONTINUE_FLAGS=${CONTINUE_FLAGS:---learning-rate 0.0003 --no-sortagrad}
