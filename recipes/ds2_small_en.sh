@@ -11,7 +11,7 @@
 #                                            # on test, test_noisy and real human speech
 #                                            # (bench/real_speech.py) → OUT/eval-SPLIT-DECODER.*
 #
-# CORPORA (default: all seven below) picks which corpora are synthesized and merged; the first one
+# CORPORA (default: all eight below) picks which corpora are synthesized and merged; the first one
 # gives dev and test, so keep natural10 first.
 # STATE (default ~/.cache/ds2-tf/ds2_small_en) keeps the corpora and every stage's run outside
 # git, so a later session continues where this one stopped (each stage starts from the previous
@@ -19,8 +19,8 @@
 #
 # The corpus is the mix measured best in bench/results/accuracy_merged_natural*.md: five corpora
 # (natural voices first, so its dev/test voices are the held-out ones), merged with `ds2 merge`,
-# plus newvoices (from stage 04 on) and newvoices2 (from stage 05 on): the same seed's held-out
-# split with new training speakers (--variation 1, 2).
+# plus newvoices (from stage 04 on), newvoices2 (from stage 05 on) and newvoices3 (from stage 06
+# on): the same seed's held-out split with new training speakers (--variation 1, 2, 3).
 # Training flags are the ones measured best for this 2-core CPU in float32: batches of 4000
 # frames (more, smaller steps) and no SpecAugment (accuracy_merged_natural_bf4k_120.md).
 set -euo pipefail
@@ -38,7 +38,7 @@ CONTINUE_FLAGS=${CONTINUE_FLAGS:---learning-rate 0.0003 --no-sortagrad}
 COMMON="--seed 0 --generated-voices 400 --augment --pitch 40:60 --reverb-prob 0.5 \
  --pitch-shift-prob 0.5 --noise-prob 0.3 --snr 10:30"
 NO_KOKORO="--engines espeak,flite,festival,piper,rhvoice,pico,mbrola"
-CORPORA=${CORPORA:-natural10 piper50nk naturalnk espeak6 kokoro2 newvoices newvoices2}
+CORPORA=${CORPORA:-natural10 piper50nk naturalnk espeak6 kokoro2 newvoices newvoices2 newvoices3}
 MERGED="$STATE/merged-$(echo $CORPORA | tr ' ' '+')"
 # shellcheck disable=SC2086
 [ $(set -- $CORPORA; echo $#) -eq 1 ] && MERGED="$STATE/corpora/$CORPORA"  # nothing to merge
@@ -73,6 +73,9 @@ corpus() {
     --engine-share kokoro=0.3 --engine-share piper=0.1 --engine-share rhvoice=0.15 \
     --engine-share pico=0.1 --engine-share mbrola=0.05 --train-voices piper:joe-us
   synth newvoices2 --hours 2.5 --variation 2 --speed 0.9:1.1 --kokoro-blends 300 \
+    --engine-share kokoro=0.3 --engine-share piper=0.1 --engine-share rhvoice=0.15 \
+    --engine-share pico=0.1 --engine-share mbrola=0.05 --train-voices piper:joe-us
+  synth newvoices3 --hours 2.5 --variation 3 --speed 0.9:1.1 --kokoro-blends 300 \
     --engine-share kokoro=0.3 --engine-share piper=0.1 --engine-share rhvoice=0.15 \
     --engine-share pico=0.1 --engine-share mbrola=0.05 --train-voices piper:joe-us
   local dirs=()
@@ -154,5 +157,6 @@ case "${1:-all}" in
   release) release ;;
   evaluate) evaluate "${2:?usage: $0 evaluate MODEL OUT}" "${3:?usage: $0 evaluate MODEL OUT}" ;;
   all) corpus; train "${2:-120}"; release ;;
-  *) echo "usage: $0 corpus | train MINUTES | release | evaluate MODEL OUT | all [MINUTES]" >&2; exit 2 ;;
+  *) echo "usage: $0 corpus | train MINUTES | release | evaluate MODEL OUT | all [MINUTES]" >&2
+     exit 2 ;;
 esac
