@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds the released model `ds2_small_en` from nothing, or trains it further.
 #
-#   recipes/ds2_small_en.sh corpus           # ~26 h of synthetic speech, 2100 speakers (resumable)
+#   recipes/ds2_small_en.sh corpus           # ~28 h of synthetic speech, 2600 speakers (resumable)
 #   recipes/ds2_small_en.sh train MINUTES    # one more training stage, from the newest stage
 #                                            # (or the released model, or from scratch)
 #   recipes/ds2_small_en.sh release          # ship the newest stage if it beats the shipped
