@@ -66,18 +66,17 @@ corpus() {
   synth espeak6 --hours 6 --speed 1:1 $NO_KOKORO
   synth kokoro2 --hours 2 --speed 0.9:1.1 --kokoro-blends 200 --engine-share kokoro=0.3 \
     --engine-share piper=0.2 --engine-share rhvoice=0.2 --train-voices piper:joe-us
-  # Another draw of the same seed (--variation 1): 400 new generated speakers, 300 new Kokoro
-  # blends, another sentence order (every corpus above starts at the same sentences), and
-  # two thirds of it from the natural and neural engines.
-  synth newvoices --hours 2.5 --variation 1 --speed 0.9:1.1 --kokoro-blends 300 \
-    --engine-share kokoro=0.3 --engine-share piper=0.1 --engine-share rhvoice=0.15 \
-    --engine-share pico=0.1 --engine-share mbrola=0.05 --train-voices piper:joe-us
-  synth newvoices2 --hours 2.5 --variation 2 --speed 0.9:1.1 --kokoro-blends 300 \
-    --engine-share kokoro=0.3 --engine-share piper=0.1 --engine-share rhvoice=0.15 \
-    --engine-share pico=0.1 --engine-share mbrola=0.05 --train-voices piper:joe-us
-  synth newvoices3 --hours 2.5 --variation 3 --speed 0.9:1.1 --kokoro-blends 300 \
-    --engine-share kokoro=0.3 --engine-share piper=0.1 --engine-share rhvoice=0.15 \
-    --engine-share pico=0.1 --engine-share mbrola=0.05 --train-voices piper:joe-us
+  # Other draws of the same seed (newvoices: --variation 1, newvoicesN: --variation N), each with
+  # 400 new generated speakers, 300 new Kokoro blends, another sentence order (every corpus above
+  # starts at the same sentences), and two thirds of it from the natural and neural engines.
+  local variation name
+  for variation in 1 2 3; do
+    name=newvoices
+    if [ "$variation" -gt 1 ]; then name+=$variation; fi
+    synth "$name" --hours 2.5 --variation "$variation" --speed 0.9:1.1 --kokoro-blends 300 \
+      --engine-share kokoro=0.3 --engine-share piper=0.1 --engine-share rhvoice=0.15 \
+      --engine-share pico=0.1 --engine-share mbrola=0.05 --train-voices piper:joe-us
+  done
   local dirs=()
   for name in $CORPORA; do dirs+=("$STATE/corpora/$name"); done
   [ -f "$MERGED/dataset.json" ] || $DS2 merge --out "$MERGED" "${dirs[@]}"
