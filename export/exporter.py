@@ -1,12 +1,10 @@
 """``ds2 export``: a trained run → SavedModel (TF Serving layout) and, on request, TFLite files."""
 from __future__ import annotations
 
-import json
-import shutil
 import sys
 from pathlib import Path
 
-from ds2_tf.decoding.lm_beam import LM_JSON, load_lm_settings
+from ds2_tf.decoding.lm_beam import copy_lm_settings
 from ds2_tf.model.run_dir import load_run
 from export.savedmodel import export_saved_model
 from export.tflite import export_tflite
@@ -20,17 +18,11 @@ def next_version(base: Path) -> int:
 def copy_lm(run_dir, folders: list[Path]) -> list[str]:
     """Ship the tuned LM (RUN/lm.json from `ds2 tune-lm`) and its file next to the exports,
     so clients decode with the same α, β as `ds2 evaluate --decoder lm`."""
-    settings = load_lm_settings(run_dir)
-    if not settings or not Path(settings["lm"]).exists():
+    try:
+        return [str(path) for folder in folders for path in copy_lm_settings(run_dir, folder)]
+    except FileNotFoundError as err:  # a stale lm.json: the model itself still exports
+        print(f"warning: {err}; exported without it", file=sys.stderr)
         return []
-    copied = []
-    for folder in folders:
-        lm = Path(settings["lm"])
-        shutil.copy2(lm, folder / lm.name)
-        local = {**settings, "lm": lm.name}
-        (folder / LM_JSON).write_text(json.dumps(local, indent=1) + "\n")
-        copied += [str(folder / lm.name), str(folder / LM_JSON)]
-    return copied
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, name: str = "ds2",

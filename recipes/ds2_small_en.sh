@@ -5,7 +5,8 @@
 #   recipes/ds2_small_en.sh train MINUTES    # one more training stage, from the newest stage
 #                                            # (or the released model, or from scratch)
 #   recipes/ds2_small_en.sh release          # ship the newest stage if it beats the shipped
-#                                            # ds2_small_en on dev (ds2 release)
+#                                            # ds2_small_en on dev (ds2 release), with its LM
+#                                            # and the α, β tuned for it on dev
 #   recipes/ds2_small_en.sh all MINUTES      # corpus, train, release
 #   recipes/ds2_small_en.sh evaluate MODEL OUT  # the model card's figures: greedy and LM CER/WER
 #                                            # on test, test_noisy and real human speech
@@ -118,22 +119,33 @@ release() {  # the newest finished stage, if it beats the shipped model on dev
   [ -f "$last/init_from" ] && from="from $(cat "$last/init_from")"
   [ "$from" = "from ds2_small_en" ] && from="from ds2_small_en v$(sed -n \
     's/^ *"version": *\([0-9]*\).*/\1/p' ds2_tf/released/ds2_small_en/card.json)"
+  tune "${last%/}" "${last%/}/lm.json"  # ships with the weights (`--decoder lm` by name)
   $DS2 release --run "${last%/}" --name ds2_small_en --data "$MERGED" --split dev \
     --notes "recipes/ds2_small_en.sh, CORPORA=$CORPORA, stage $(basename "$last") ($from)"
 }
 
+LM=$STATE/lm/train.4gram.arpa  # the training sentences' 4-gram (held-out sentences kept out)
+
+tune() {  # tune MODEL SETTINGS: α, β for MODEL with $LM, on dev only (the first corpus's dev
+          # split), never on a reported set → SETTINGS (kept: tuned once per model)
+  mkdir -p "$STATE/lm"
+  [ -f "$LM" ] || $DS2 lm build --text "$MERGED/lm_text_train.txt" --order 4 --out "$LM"
+  [ -f "$2" ] || $DS2 tune-lm --model "$1" --data "$STATE/corpora/${CORPORA%% *}" --split dev \
+    --lm "$LM" --limit "${TUNE_LIMIT:-100}" --beam-width 64 --alphas 0.3,0.6,1.0,1.5 \
+    --betas 0.5,1.5,3 --save "$2"
+}
+
 evaluate() {  # evaluate MODEL OUT: a run directory or a released name; every figure of the card
   local model=${1:?model} out=${2:?out} first=$STATE/corpora/${CORPORA%% *}
-  local real=$STATE/eval/real_speech lm=$STATE/lm/train.4gram.arpa
+  local real=$STATE/eval/real_speech lm=$LM
   local settings=$STATE/eval/$(basename "$out")-lm.json python
   python=${PYTHON:-$(dirname "$DS2")/python}
-  mkdir -p "$out" "$STATE/lm" "$STATE/eval"
+  mkdir -p "$out" "$STATE/eval"
   [ -f "$real/dataset.json" ] || "$python" bench/real_speech.py --out "$real"
-  [ -f "$lm" ] || $DS2 lm build --text "$MERGED/lm_text_train.txt" --order 4 --out "$lm"
-  # α, β on dev only (the first corpus's dev split), never on a reported set
-  [ -f "$settings" ] || $DS2 tune-lm --model "$model" --data "$first" --split dev --lm "$lm" \
-    --limit "${TUNE_LIMIT:-100}" --beam-width 64 --alphas 0.3,0.6,1.0,1.5 --betas 0.5,1.5,3 \
-    --save "$settings"
+  local shipped=$model/lm.json  # the α, β a released model ships (tuned by `release`)
+  [ -d "$model" ] || shipped=ds2_tf/released/$model/lm.json
+  [ -f "$settings" ] || [ ! -f "$shipped" ] || cp "$shipped" "$settings"
+  tune "$model" "$settings"
   cp "$settings" "$out/lm.json"
   local alpha beta
   alpha=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["alpha"])' "$settings")

@@ -363,3 +363,36 @@ def test_transcribe_reads_saved_model_and_tflite_exports_like_the_run(exported, 
     shutil.rmtree(bare / "assets.extra")
     result = ds2("transcribe", "--model", str(bare), str(wav))
     assert result.returncode == 2 and "assets" in result.stderr.strip().splitlines()[-1]
+
+
+def test_transcribe_from_an_export_decodes_with_the_lm_in_its_assets(exported, trained_run,
+                                                                     synth_corpus, tmp_path):
+    """`ds2 export` copies RUN/lm.json and its LM into the export's assets; `ds2 transcribe
+    --model EXPORT --decoder lm` then needs no --lm and uses the tuned α, β, as the run does."""
+    import shutil
+    from pathlib import Path
+
+    from ds2_tf.decoding.lm_beam import LMDecoderConfig, copy_lm_settings, save_lm_settings
+    from ds2_tf.language_model.build import build_from_sources
+    from tests.conftest import ds2, write_audio
+
+    arpa = tmp_path / "train.arpa"
+    build_from_sources(str(arpa), 3, data=str(synth_corpus), split="train")
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    save_lm_settings(run, arpa, LMDecoderConfig(alpha=0.8, beta=2.0, beam_width=16))
+    _, written = exported
+    saved = tmp_path / "export" / "1"
+    shutil.copytree(written["saved_model"], saved)
+    tflite = tmp_path / "tflite"
+    shutil.copytree(Path(written["tflite"][0]).parent, tflite)
+    for folder in (saved / "assets.extra", tflite):
+        copy_lm_settings(run, folder)
+    wav = write_audio(tmp_path / "a.wav", utterances(synth_corpus, "train")[0][0])
+    want = ds2("transcribe", "--model", str(trained_run), "--decoder", "lm", "--lm", str(arpa),
+               "--alpha", "0.8", "--beta", "2", "--beam-width", "16", str(wav))
+    assert want.returncode == 0, want.stderr
+    for model in (saved.parent, tflite / Path(written["tflite"][0]).name):
+        got = ds2("transcribe", "--model", str(model), "--decoder", "lm", str(wav))
+        assert got.returncode == 0, got.stderr
+        assert got.stdout.split("\t")[1] == want.stdout.split("\t")[1], model

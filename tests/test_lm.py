@@ -1,4 +1,5 @@
 """n-gram LM building (modified Kneser-Ney ARPA) and LM beam search decoding."""
+import json
 import subprocess
 import sys
 
@@ -156,3 +157,44 @@ def test_lm_json_has_word_times_from_the_beam_and_n_alternatives(lm_setup, train
     assert starts == sorted(starts) and all(0 <= w.confidence <= 1 for w in record.words)
     assert all(0 <= w.start_s < w.end_s <= len(audio) / 16000 + 1e-6 for w in record.words)
     assert 1 <= len(record.alternatives) <= 3 and record.alternatives[0]["text"] == record.text
+
+
+@pytest.mark.slow
+@needs_espeak
+def test_a_release_ships_its_tuned_lm_and_decodes_with_it_by_itself(lm_setup, trained_run,
+                                                                    synth_corpus, tmp_path):
+    """`ds2 release` copies RUN/lm.json and its LM (gzipped, the same bytes every time) into
+    the released folder, which then decodes with that LM and its α, β wherever it lies."""
+    import shutil
+
+    from ds2_tf.decoding.lm_beam import LMDecoderConfig, copy_lm_settings, save_lm_settings
+    from ds2_tf.inference.recognizer import Recognizer
+    from ds2_tf.model.released import write_release
+    from tfrecords_tools.writer import split_examples
+
+    arpa = lm_setup[0]
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    save_lm_settings(run, arpa, LMDecoderConfig(alpha=0.7, beta=1.5, beam_width=16))
+    releases = [write_release(run, "tiny_en", {"version": 1}, root=tmp_path / f"root{i}",
+                              add_files=lambda folder: copy_lm_settings(run, folder,
+                                                                        compress=True))
+                for i in range(2)]
+    shipped = [(out / "train.arpa.gz").read_bytes() for out in releases]
+    assert shipped[0] == shipped[1]  # reproducible: an unchanged LM adds nothing to git
+    moved = tmp_path / "elsewhere" / "tiny_en"
+    shutil.move(str(releases[0]), str(moved))
+    settings = json.loads((moved / "lm.json").read_text())
+    assert settings["lm"] == "train.arpa.gz" and settings["alpha"] == 0.7
+
+    examples = list(split_examples(synth_corpus, "train"))[:3]
+    audio = [np.frombuffer(ex["audio"], "<i2").astype(np.float32) / 32768 for ex in examples]
+    from_release = Recognizer.load(moved, "lm")  # no --lm, no α, β: the shipped ones
+    from_run = Recognizer.load(run, "lm", lm=str(arpa), alpha=0.7, beta=1.5, beam_width=16)
+    texts = from_release.transcribe(audio)
+    assert any(texts) and texts == from_run.transcribe(audio)
+    config = from_release.decode_fn.lm_config
+    assert (config.alpha, config.beta, config.beam_width) == (0.7, 1.5, 16)
+    (moved / "train.arpa.gz").unlink()
+    with pytest.raises(FileNotFoundError, match="train.arpa.gz"):
+        Recognizer.load(moved, "lm")

@@ -69,3 +69,16 @@ def test_release_names_the_shipped_version_a_stage_continued(tmp_path):
     card = REPO / "ds2_tf" / "released" / "ds2_small_en" / "card.json"
     version = json.loads(card.read_text(encoding="utf-8"))["version"]
     assert f"stage 01 (from ds2_small_en v{version})" in release
+
+
+def test_release_first_tunes_the_stages_lm_on_dev_so_it_ships_with_the_weights(tmp_path):
+    run_recipe(tmp_path, "train", "5")
+    stage = tmp_path / "state" / "stages" / "01"
+    finish(stage)
+    run_recipe(tmp_path, "release")
+    calls = (tmp_path / "ds2.log").read_text().splitlines()
+    tune = next(i for i, line in enumerate(calls) if line.startswith("tune-lm"))
+    release = next(i for i, line in enumerate(calls) if line.startswith("release"))
+    assert tune < release
+    assert f"--model {stage} " in calls[tune] and f"--save {stage / 'lm.json'}" in calls[tune]
+    assert "--split dev" in calls[tune] and "natural10 --split dev" in calls[tune]

@@ -20,9 +20,11 @@ def cmd_models(args) -> int:
     for name in names:
         card = json.loads((RELEASED_ROOT / name / CARD).read_text(encoding="utf-8"))
         dev = card.get("dev", {})
+        lm = card.get("lm")
         print(f"{name}\tversion {card.get('version', '?')}\tdev CER "
               f"{100 * dev.get('cer', float('nan')):.1f}% ({dev.get('num_utterances', '?')} "
-              f"utterances)\t{RELEASED_ROOT / name}")
+              f"utterances)\t" + (f"LM α {lm['alpha']:g} β {lm['beta']:g}" if lm else "no LM")
+              + f"\t{RELEASED_ROOT / name}")
     return 0
 
 
@@ -35,6 +37,7 @@ def dev_rates(run, data, split, limit) -> dict:
 
 def cmd_release(args) -> int:
     """Ship RUN's weights as NAME only when they beat the shipped ones on the same dev split."""
+    from ds2_tf.decoding.lm_beam import copy_lm_settings, load_lm_settings
     from ds2_tf.model.released import CARD, RELEASED_ROOT, released_models, write_release
 
     candidate = dev_rates(args.run, args.data, args.split, args.limit)
@@ -62,8 +65,15 @@ def cmd_release(args) -> int:
                                                         "num_speakers", "speakers_by_gender")}
                        for split, info in dataset.get("splits", {}).items()},
             "notes": args.notes}
-    out = write_release(args.run, args.name, card)
-    print(f"released {args.name} version {version}: {out}")
+    lm = load_lm_settings(run)
+    if lm:  # shipped with the weights: `--decoder lm` works by name, with these α, β
+        card["lm"] = {k: lm.get(k) for k in ("alpha", "beta", "beam_width", "tuned_on",
+                                              "dev_wer", "dev_cer")}
+    out = write_release(args.run, args.name, card,
+                        add_files=lambda folder: copy_lm_settings(run, folder, compress=True))
+    print(f"released {args.name} version {version}: {out}"
+          + (f" (with its LM, α {lm['alpha']:g}, β {lm['beta']:g})" if lm else
+             " (no LM: run `ds2 tune-lm` on the run first to ship one)"))
     return 0
 
 
@@ -74,7 +84,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("release", help="ship a run's weights as a released model, only if they "
                                        "beat the shipped ones on dev")
-    p.add_argument("--run", required=True, help="the candidate run directory")
+    p.add_argument("--run", required=True, help="the candidate run directory (its tuned LM, "
+                   "RUN/lm.json from `ds2 tune-lm`, ships with it)")
     p.add_argument("--name", default="ds2_small_en")
     p.add_argument("--data", required=True, help="the corpus whose --split both are scored on")
     p.add_argument("--split", default="dev")

@@ -75,7 +75,8 @@ def make_decoder(alphabet: Alphabet, decoder: str = "greedy", beam_width: int | 
     """A callable (logits [B, T, V], lengths [B]) → transcripts.
 
     ``lm`` decoding takes its LM path and α, β, … from ``RUN/lm.json`` (written by
-    ``ds2 tune-lm``) unless given explicitly; options left as None keep those values.
+    ``ds2 tune-lm``; shipped with a released model and with exports) unless given explicitly;
+    options left as None keep those values.
     """
     if decoder == "greedy":
         return lambda logits, lengths: decode(logits, lengths, alphabet, decoder)
@@ -90,7 +91,11 @@ def make_decoder(alphabet: Alphabet, decoder: str = "greedy", beam_width: int | 
 
     from ds2_tf.decoding.lm_beam import LMDecoder, LMDecoderConfig, load_lm_settings
 
-    settings = (load_lm_settings(run_dir) if run_dir else None) or {}
+    settings = {}
+    if run_dir is not None:  # a run, an export's assets folder or a released model's name
+        from ds2_tf.model.released import resolve_run
+
+        settings = load_lm_settings(resolve_run(run_dir)) or {}
     lm = lm or settings.get("lm")
     if not lm:
         raise ValueError("--decoder lm needs --lm LM.arpa (or run `ds2 tune-lm` to store one "
@@ -101,4 +106,5 @@ def make_decoder(alphabet: Alphabet, decoder: str = "greedy", beam_width: int | 
     lm_decoder = LMDecoder(alphabet, lm, LMDecoderConfig(**values))
     fn = lambda logits, lengths: lm_decoder.decode_batch(log_softmax(logits), lengths)  # noqa: E731
     fn.beams = lambda logits, n: lm_decoder.beams(log_softmax(logits), len(logits), n)
+    fn.lm_config = lm_decoder.config  # the α, β, … in use (given, or the run's lm.json)
     return fn

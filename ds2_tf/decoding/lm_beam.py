@@ -7,8 +7,10 @@ Our blank is the last class; pyctcdecode is told so through its label list.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import logging
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -79,10 +81,16 @@ def prune_candidates(log_probs: np.ndarray, cutoff_prob: float, top_n: int) -> n
     return np.where(keep, log_probs, PRUNED).astype(np.float32)
 
 
+def is_arpa(path: str | Path) -> bool:
+    """An ARPA text file, plain or gzip-compressed (KenLM reads both); else a KenLM binary."""
+    return str(path).endswith((".arpa", ".arpa.gz"))
+
+
 def lm_vocabulary(arpa: str | Path) -> list[str]:
     """The words of an ARPA file's unigram section (pyctcdecode scores partial words with it)."""
     words, in_unigrams = [], False
-    with open(arpa, encoding="utf-8") as handle:
+    opener = gzip.open if str(arpa).endswith(".gz") else open
+    with opener(arpa, "rt", encoding="utf-8") as handle:
         for line in handle:
             line = line.strip()
             if line == "\\1-grams:":
@@ -118,8 +126,7 @@ class LMDecoder:
         with native_stderr_silenced(), quiet_logger("pyctcdecode"):
             self.decoder = build_ctcdecoder(
                 labels, kenlm_model_path=str(lm_path) if use_lm else None,
-                unigrams=lm_vocabulary(lm_path) if use_lm and str(lm_path).endswith(".arpa")
-                else None,
+                unigrams=lm_vocabulary(lm_path) if use_lm and is_arpa(lm_path) else None,
                 alpha=self.config.alpha, beta=self.config.beta, unk_score_offset=unk)
 
     def set_weights(self, alpha: float, beta: float) -> None:
@@ -160,5 +167,41 @@ def save_lm_settings(run_dir: str | Path, lm_path: str | Path, config: LMDecoder
 
 
 def load_lm_settings(run_dir: str | Path) -> dict | None:
+    """``run_dir/lm.json`` (None if there is none), its LM path made absolute: a relative one
+    names a file beside the settings (exports and released models carry their LM that way)."""
     path = Path(run_dir) / LM_JSON
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        settings = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not a valid LM settings file ({err})") from None
+    if settings.get("lm") and not Path(settings["lm"]).is_absolute():
+        settings["lm"] = str(path.parent / settings["lm"])
+    return settings
+
+
+def copy_lm_settings(run_dir: str | Path, folder: str | Path, compress: bool = False) -> list[Path]:
+    """Copy a run's tuned LM (``lm.json`` and its LM file) into ``folder``, the settings naming
+    the file relatively, so the folder decodes with the same α, β wherever it is moved: an
+    export's assets, a released model. ``compress``: an ARPA file is gzipped (KenLM reads it;
+    a quarter of the bytes), reproducibly (no time stamp), so an unchanged LM is the same
+    bytes in every release. Returns the files written (none if the run has no LM)."""
+    from ds2_tf.model.released import resolve_run
+
+    settings = load_lm_settings(resolve_run(run_dir))
+    if not settings or not settings.get("lm"):
+        return []
+    source, folder = Path(settings["lm"]), Path(folder)
+    if not source.exists():
+        raise FileNotFoundError(f"{source}: the LM named by {Path(run_dir) / LM_JSON} is missing")
+    target = folder / source.name
+    if compress and source.name.endswith(".arpa"):
+        target = folder / (source.name + ".gz")
+        with open(source, "rb") as src, open(target, "wb") as raw, \
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as out:
+            shutil.copyfileobj(src, out)
+    elif source.resolve() != target.resolve():
+        shutil.copy2(source, target)
+    (folder / LM_JSON).write_text(json.dumps({**settings, "lm": target.name}, indent=1) + "\n")
+    return [target, folder / LM_JSON]

@@ -34,8 +34,17 @@ def saved_model_dir(path: Path) -> Path | None:
     return versions[-1] if versions else None
 
 
+def assets_folder(path: str | Path) -> Path:
+    """Where an export keeps config.json, alphabet.json and the tuned LM (lm.json and its file):
+    beside a .tflite file, or in a SavedModel's ``assets.extra/``."""
+    path = Path(path)
+    if export_kind(path) == "tflite":
+        return path.parent
+    return (saved_model_dir(path) or path) / "assets.extra"
+
+
 def export_assets(path: Path) -> tuple[RunConfig, Alphabet]:
-    folder = path.parent if path.suffix == ".tflite" else path / "assets.extra"
+    folder = assets_folder(path)
     for name in ("config.json", "alphabet.json"):
         if not (folder / name).exists():
             raise FileNotFoundError(f"{folder / name}: not found; this export lacks the assets "

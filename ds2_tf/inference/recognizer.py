@@ -34,12 +34,13 @@ class Recognizer:
     def load(cls, name_or_path: str | Path = "ds2_small_en", decoder: str = "greedy",
              beam_width: int | None = None, **lm_options) -> "Recognizer":
         from ds2_tf.decoding.ctc import make_decoder
-        from ds2_tf.inference.exported import export_kind, load_export
+        from ds2_tf.inference.exported import assets_folder, export_kind, load_export
         from ds2_tf.model.run_dir import load_run, run_files
 
-        if export_kind(name_or_path):  # a SavedModel or .tflite file (LM settings: pass them)
+        if export_kind(name_or_path):  # a SavedModel or .tflite file, its LM in its assets
             infer, config, alphabet = load_export(name_or_path)
-            decode_fn = make_decoder(alphabet, decoder, beam_width, **lm_options)
+            decode_fn = make_decoder(alphabet, decoder, beam_width,
+                                     run_dir=assets_folder(name_or_path), **lm_options)
             return cls(None, config, alphabet, decode_fn, infer)
         _, alphabet = run_files(name_or_path)
         decode_fn = make_decoder(alphabet, decoder, beam_width, run_dir=name_or_path, **lm_options)

@@ -83,9 +83,11 @@ def load_f16_weights(model, path: str | Path) -> None:
         variable.assign(value.astype(variable.dtype))
 
 
-def write_release(run_dir: str | Path, name: str, card: dict, root: Path | None = None) -> Path:
+def write_release(run_dir: str | Path, name: str, card: dict, root: Path | None = None,
+                  add_files=None) -> Path:
     """``root/name/`` (default: the package's released models): the run's config, alphabet and
-    best weights as float16, plus ``card``."""
+    best weights as float16, plus ``card``; ``add_files(folder)`` may add more (the tuned LM)
+    before the folder replaces the shipped one."""
     root = RELEASED_ROOT if root is None else root
     import json
     import shutil
@@ -101,6 +103,8 @@ def write_release(run_dir: str | Path, name: str, card: dict, root: Path | None 
     alphabet.save(tmp / ALPHABET)
     save_f16_weights(model, tmp / F16_WEIGHTS)
     (tmp / CARD).write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    if add_files is not None:
+        add_files(tmp)
     old = Path(root) / f".{name}.old"
     shutil.rmtree(old, ignore_errors=True)
     if out.exists():
