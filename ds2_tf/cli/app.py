@@ -54,7 +54,11 @@ def one_line(err: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow's C++ log is not for our users: on a CPU without AVX-512 every model run logged
+    # "E0000 … oneDNN supports DT_BOOL only on platforms with AVX-512" (harmless: it falls back).
+    # Real failures reach them as Python errors, one line each; DS2_DEBUG=1 keeps TensorFlow's
+    # errors in the log along with the traceback.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if os.environ.get("DS2_DEBUG") else "3")
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["client"]:  # its own parser (flags pass through untouched)
         from ds2_tf.cli.export_entry import run_client
