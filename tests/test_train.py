@@ -61,6 +61,31 @@ def test_schedule_warms_up_then_anneals_by_steps_or_by_the_time_budget():
     assert float(long(20_000)) == pytest.approx(6e-4 * 0.05, rel=1e-3)  # by decay_steps
 
 
+def test_a_resumed_run_spends_what_is_left_of_its_time_budget(tmp_path):
+    """The time spent is kept beside the run; a resumed run (its backup exists) starts from it,
+    so its learning rate keeps annealing instead of jumping back to the peak."""
+    from ds2_tf.training.callbacks import TimeBudget
+
+    spent_file = tmp_path / "time_spent.json"
+    first = TimeBudget(minutes=10, progress=tf.Variable(0.0), spent_file=spent_file)
+    first.set_model(keras.Model())
+    first.spent_before = 360.0  # as if 6 of the 10 minutes had gone
+    first.on_train_batch_end(0)
+    first.on_train_end()  # the file is also written every SAVE_EVERY_S while training
+    assert json.loads(spent_file.read_text())["seconds"] == pytest.approx(360, abs=1)
+    progress = tf.Variable(0.0)
+    resumed = TimeBudget(minutes=10, progress=progress, spent_file=spent_file, resuming=True)
+    resumed.set_model(keras.Model())
+    resumed.on_train_batch_end(0)
+    assert float(progress) == pytest.approx(0.6, abs=0.01) and not resumed.expired
+    fresh = TimeBudget(minutes=10, progress=progress, spent_file=spent_file)  # a new run
+    fresh.set_model(keras.Model())
+    fresh.on_train_batch_end(0)
+    assert float(progress) < 0.01
+    spent_file.write_text("{damaged")
+    assert TimeBudget(minutes=10, spent_file=spent_file, resuming=True).spent_before == 0.0
+
+
 def test_nan_batch_triggers_the_guard_naming_the_step(synth_corpus):
     from tfrecords_tools.alphabet import Alphabet
     from ds2_tf.config import preset

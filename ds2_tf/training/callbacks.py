@@ -1,6 +1,7 @@
 """Training callbacks: SortaGrad's epoch counter, NaN guard, time budget, weight averaging, dev WER/CER."""
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
@@ -52,24 +53,59 @@ class NaNGuard(keras.callbacks.Callback):
 
 class TimeBudget(keras.callbacks.Callback):
     """Ends training cleanly (callbacks and checkpoints still run) after ``minutes``, and keeps
-    ``progress`` (the learning-rate schedule's view of the budget) at the fraction spent."""
+    ``progress`` (the learning-rate schedule's view of the budget) at the fraction spent.
 
-    def __init__(self, minutes: float | None, progress: tf.Variable | None = None):
+    ``spent_file``: where the time spent so far is kept (about every ``SAVE_EVERY_S``), so a run
+    resumed from its backup (the same command again, e.g. after the machine was taken away)
+    spends what is left of its budget rather than a new one, and its learning rate carries on
+    annealing instead of jumping back up. Read only if ``resuming``."""
+
+    SAVE_EVERY_S = 30.0
+
+    def __init__(self, minutes: float | None, progress: tf.Variable | None = None,
+                 spent_file: str | Path | None = None, resuming: bool = False):
         super().__init__()
         self.seconds = None if minutes is None else minutes * 60
         self.progress = progress
+        self.spent_file = Path(spent_file) if spent_file else None
+        self.spent_before = self._read_spent() if resuming else 0.0
         self.start = time.monotonic()
+        self._saved_at = self.start
         self.expired = False
+
+    def _read_spent(self) -> float:
+        if self.spent_file is None or not self.spent_file.exists():
+            return 0.0
+        try:
+            return max(0.0, float(json.loads(self.spent_file.read_text())["seconds"]))
+        except (OSError, ValueError, KeyError, TypeError):  # damaged: start the budget afresh
+            return 0.0
+
+    def spent(self) -> float:
+        return self.spent_before + time.monotonic() - self.start
+
+    def _save(self) -> None:
+        if self.spent_file is not None:
+            tmp = self.spent_file.with_name(self.spent_file.name + ".part")
+            tmp.write_text(json.dumps({"seconds": round(self.spent(), 1)}) + "\n")
+            tmp.replace(self.spent_file)
+            self._saved_at = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
         if self.seconds is None:
             return
-        spent = time.monotonic() - self.start
+        spent = self.spent()
         if self.progress is not None:
             self.progress.assign(min(1.0, spent / self.seconds))
+        if time.monotonic() - self._saved_at > self.SAVE_EVERY_S:
+            self._save()
         if spent > self.seconds:
             self.expired = True
             self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.seconds is not None:
+            self._save()
 
 
 class AveragedWeightsAtEpochEnd(keras.callbacks.Callback):

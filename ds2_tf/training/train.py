@@ -40,6 +40,7 @@ from tfrecords_tools.writer import read_dataset_json
 # Bucketed epochs vary in batch count (SortaGrad's epoch differs from shuffled ones); Keras warns.
 # Silenced around our own fit only, not at import.
 EXPECTED_FIT_WARNINGS = (".*ran out of data.*", ".*`shuffle=True` was passed.*")
+TIME_SPENT = "time_spent.json"  # the --max-minutes budget spent so far (TimeBudget)
 
 
 def estimate_steps(split_info: dict, config: RunConfig) -> int:
@@ -140,7 +141,8 @@ def _train(data_dir, out_dir, preset_name, train_overrides, strategy_name, max_m
 
     log_dir = out / "logs"
     callbacks: list[keras.callbacks.Callback] = [EpochCounter(epoch), NaNGuard()]
-    budget = TimeBudget(max_minutes, budget_progress)
+    budget = TimeBudget(max_minutes, budget_progress, spent_file=out / TIME_SPENT,
+                        resuming=(out / "backup").is_dir())
     callbacks.append(budget)
     averaging = AveragedWeightsAtEpochEnd() if config.train.ema_momentum > 0 else None
     if averaging:  # before everything that reads the weights at epoch end
