@@ -44,7 +44,7 @@ CORPORA=${CORPORA:-natural10 piper50nk naturalnk espeak6 kokoro2 \
   newvoices newvoices2 newvoices3 newvoices4}
 # shellcheck disable=SC2086
 CORPORA=$(echo $CORPORA)  # one space between names (they name the merged corpus)
-MERGED="$STATE/merged-$(echo $CORPORA | tr ' ' '+')"
+MERGED="$STATE/merged-${CORPORA// /+}"
 # shellcheck disable=SC2086
 [ $(set -- $CORPORA; echo $#) -eq 1 ] && MERGED="$STATE/corpora/$CORPORA"  # nothing to merge
 

@@ -141,8 +141,9 @@ def _train(data_dir, out_dir, preset_name, train_overrides, strategy_name, max_m
 
     log_dir = out / "logs"
     callbacks: list[keras.callbacks.Callback] = [EpochCounter(epoch), NaNGuard()]
+    backup = out / "backup"  # BackupAndRestore's; it exists while a run is unfinished
     budget = TimeBudget(max_minutes, budget_progress, spent_file=out / TIME_SPENT,
-                        resuming=(out / "backup").is_dir())
+                        resuming=backup.is_dir())
     callbacks.append(budget)
     averaging = AveragedWeightsAtEpochEnd() if config.train.ema_momentum > 0 else None
     if averaging:  # before everything that reads the weights at epoch end
@@ -156,7 +157,7 @@ def _train(data_dir, out_dir, preset_name, train_overrides, strategy_name, max_m
     callbacks += [
         keras.callbacks.ModelCheckpoint(str(out / BEST), monitor=monitor, mode="min",
                                         save_best_only=True, save_weights_only=True),
-        keras.callbacks.BackupAndRestore(str(out / "backup"),
+        keras.callbacks.BackupAndRestore(str(backup),
                                          save_freq=max(1, min(200, steps // 2)),
                                          double_checkpoint=True),
         keras.callbacks.TensorBoard(str(log_dir), update_freq=max(1, steps // 10),
