@@ -45,6 +45,28 @@ def test_arpa_scores_match_kenlm(sentences, tmp_path):
     assert UNK in model.vocab and EOS in model.vocab
 
 
+@pytest.mark.parametrize("order,prune", [(3, (0, 0, 1)), (4, (0, 1, 1, 2)), (4, (0, 0, 0, 1))])
+def test_a_pruned_model_is_smaller_and_still_sums_to_one(sentences, order, prune, tmp_path):
+    full, pruned = KneserNeyModel(sentences, order), KneserNeyModel(sentences, order, prune)
+    assert sum(map(len, pruned.prob)) < sum(map(len, full.prob))
+    assert len(pruned.prob[0]) == len(full.prob[0])  # unigrams are never dropped
+    for n in range(2, order + 1):  # every kept n-gram's context is kept: ARPA needs it
+        assert all(gram[:-1] in pruned.prob[n - 2] or gram[:-1] == (BOS,)
+                   for gram in pruned.prob[n - 1])
+    vocab = [w for w in pruned.vocab if w != BOS]
+    for context in [("the",), (BOS,), ("on", "the"), ("the", "cat"), (BOS, "a", "dog"),
+                    ("sat", "on", "the")]:
+        context = context[-(order - 1):]
+        total = sum(pruned.probability(context + (w,)) for w in vocab)
+        assert total == pytest.approx(1.0, abs=1e-9), (context, total)
+    kenlm = pytest.importorskip("kenlm", reason=INSTALL_HINT)
+    pruned.write_arpa(tmp_path / "lm.arpa")
+    loaded = kenlm.Model(str(tmp_path / "lm.arpa"))
+    for words in [["the", "cat", "sat", "on", "the", "mat"], ["a", "dog", "ran", "up"]]:
+        assert loaded.score(" ".join(words)) == pytest.approx(pruned.sentence_log10(words),
+                                                              abs=1e-5)
+
+
 def test_paper_pruning_keeps_the_cumulative_top_candidates():
     probs = np.array([[0.6, 0.3, 0.05, 0.03, 0.02], [0.2] * 5])
     pruned = prune_candidates(np.log(probs), cutoff_prob=0.9, top_n=4)
@@ -62,6 +84,10 @@ def test_lm_build_cli_normalizes_text_and_rejects_bad_flags(tmp_path):
     result = ds2("lm", "build", "--text", str(tmp_path / "t.txt"), "--order", "1", "--out",
                  str(tmp_path / "x.arpa"))
     assert result.returncode == 2 and "--order must be at least 2" in result.stderr
+    result = ds2("lm", "build", "--text", str(tmp_path / "t.txt"), "--prune", "0", "1", "0",
+                 "--out", str(tmp_path / "x.arpa"))
+    assert result.returncode == 2 and "never decreasing" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_missing_decoder_packages_give_an_install_hint(tmp_path):

@@ -54,6 +54,10 @@ def test_held_out_filter_catches_shared_spans_and_short_transcripts():
     assert not overlaps("he was not an ill man".split())  # 5 shared words: ordinary English
     assert not overlaps("ten of spades".split())
     assert not held_out_filter([])("anything at all".split())
+    # One- and two-word transcripts (telephone prompts: "is", "front left") are not sentences.
+    short = held_out_filter(["is", "front left", "ten of clubs"])
+    assert not short("this is the front left door".split())
+    assert short("the ten of clubs won".split())
 
 
 @pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")

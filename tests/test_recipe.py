@@ -19,9 +19,12 @@ def run_recipe(tmp_path, *args, **env):
     fake = tmp_path / "ds2"
     fake.write_text(f'#!/usr/bin/env bash\necho "$*" >> {log}\n')
     fake.chmod(0o755)
+    python = tmp_path / "python"  # bench/real_speech.py: logged as "python ARGS"
+    python.write_text(f'#!/usr/bin/env bash\necho "python $*" >> {log}\n')
+    python.chmod(0o755)
     log.write_text("")
     result = subprocess.run(["bash", str(RECIPE), *args], capture_output=True, text=True,
-                            env={**os.environ, "DS2": str(fake),
+                            env={**os.environ, "DS2": str(fake), "PYTHON": str(python),
                                  "STATE": str(tmp_path / "state"), **env})
     assert result.returncode == 0, result.stderr
     return [line for line in log.read_text().splitlines() if line.startswith(args[0])]
@@ -82,3 +85,21 @@ def test_release_first_tunes_the_stages_lm_on_dev_so_it_ships_with_the_weights(t
     assert tune < release
     assert f"--model {stage} " in calls[tune] and f"--save {stage / 'lm.json'}" in calls[tune]
     assert "--split dev" in calls[tune] and "natural10 --split dev" in calls[tune]
+
+
+def test_the_lm_adds_english_text_and_leaves_dev_test_and_real_transcripts_out(tmp_path):
+    real = tmp_path / "state" / "eval" / "real_speech" / "source"
+    real.mkdir(parents=True)
+    (real / "real_all.csv").write_text("path,transcript,speaker\n")
+    run_recipe(tmp_path, "train", "5")
+    finish(tmp_path / "state" / "stages" / "01")
+    run_recipe(tmp_path, "release")
+    calls = (tmp_path / "ds2.log").read_text().splitlines()
+    order = [next(i for i, line in enumerate(calls) if line.startswith(command))
+             for command in ("python bench/real_speech.py --out", "lm text", "lm build",
+                             "tune-lm")]
+    assert order == sorted(order)  # the real transcripts exist before the LM leaves them out
+    build = calls[order[2]]
+    assert "lm_text_train.txt" in build and "english.txt" in build
+    assert "--exclude-data" in build and "natural10" in build and "--prune 0 1 1 1" in build
+    assert f"--exclude-manifest {real / 'real_all.csv'}" in build

@@ -11,10 +11,12 @@ def cmd_lm_build(args) -> int:
     result = build_from_sources(args.out, args.order, text=args.text, data=args.data,
                                 split=args.split, alphabet=args.alphabet,
                                 exclude_data=args.exclude_data or (),
-                                exclude_manifests=args.exclude_manifest or ())
+                                exclude_manifests=args.exclude_manifest or (),
+                                prune=args.prune or ())
     excluded = (f"; {result['excluded']} overlapping {result['held_out_transcripts']} held-out "
                 "transcripts left out" if result["held_out_transcripts"] else "")
-    print(f"{result['arpa']}: {result['order']}-gram, {result['sentences']} sentences, "
+    pruned = f", pruned {' '.join(map(str, result['prune']))}" if result["prune"] else ""
+    print(f"{result['arpa']}: {result['order']}-gram{pruned}, {result['sentences']} sentences, "
           f"{result['words']} words ({result['builder']}){excluded}")
     return 0
 
@@ -61,6 +63,10 @@ def register(sub) -> None:
                         "(a shared 6-word span; repeatable)")
     p.add_argument("--exclude-manifest", action="append", metavar="CSV",
                    help="…or overlapping the transcripts of this manifest (repeatable)")
+    p.add_argument("--prune", type=int, nargs="+", metavar="N",
+                   help="per order from unigrams on: drop n-grams seen at most N times, as "
+                        "lmplz --prune (e.g. 0 0 1: singleton 3-grams and up); keeps a large "
+                        "text's LM small enough to ship")
     p.add_argument("--out", required=True, help="output .arpa (a .bin too with KenLM's tools)")
     p.set_defaults(func=cmd_lm_build)
     p = lm_sub.add_parser("text", help="fetch public-domain English text (~2 M words, pinned "

@@ -38,10 +38,16 @@ def held_out_transcripts(data_dirs: Iterable[str], manifests: Iterable[str],
 
 def build_from_sources(out: str, order: int, text: str | list[str] | None = None,
                        data: str | None = None, split: str = "train", alphabet: str = "english",
-                       exclude_data: Iterable[str] = (), exclude_manifests: Iterable[str] = ()
-                       ) -> dict:
+                       exclude_data: Iterable[str] = (), exclude_manifests: Iterable[str] = (),
+                       prune: Iterable[int] = ()) -> dict:
     if order < 2:
         raise ValueError("--order must be at least 2 (KenLM loads bigram and larger models)")
+    prune = tuple(prune)
+    if prune and (prune[0] != 0 or any(b < a for a, b in zip(prune, prune[1:]))
+                  or len(prune) > order):
+        raise ValueError(f"--prune {' '.join(map(str, prune))}: one count per order from "
+                         "unigrams on (at most --order values), starting at 0 (unigrams are "
+                         "kept) and never decreasing, e.g. 0 0 1")
     chars = Alphabet.english() if alphabet == "english" else Alphabet.load(alphabet)
     normalize = lambda line: chars.normalize(line, "map")  # noqa: E731
     texts = [text] if isinstance(text, str) else list(text or [])
@@ -66,5 +72,5 @@ def build_from_sources(out: str, order: int, text: str | list[str] | None = None
         excluded, sentences = len(sentences) - len(kept), kept
         if not sentences:
             raise ValueError(f"{source}: every sentence overlaps a held-out transcript")
-    return {**build_lm(sentences, order, out), "excluded": excluded,
+    return {**build_lm(sentences, order, out, prune), "excluded": excluded,
             "held_out_transcripts": len(held_out)}

@@ -63,7 +63,11 @@ def discounts(counts: Counter) -> tuple[float, float, float]:
 class KneserNeyModel:
     """Interpolated modified Kneser–Ney probabilities for every n-gram seen in training."""
 
-    def __init__(self, sentences: Iterable[list[str]], order: int = 3):
+    def __init__(self, sentences: Iterable[list[str]], order: int = 3,
+                 prune: tuple[int, ...] = ()):
+        """``prune``: per order from unigrams on, drop n-grams seen at most that many times (as
+        lmplz ``--prune``; the last value holds for the higher orders; unigrams are never
+        dropped). Estimates come from all counts; backoffs are then renormalized."""
         if order < 1:
             raise ValueError("order must be at least 1")
         self.order = order
@@ -77,6 +81,8 @@ class KneserNeyModel:
         self.prob: list[dict] = [dict() for _ in range(order)]
         self.backoff: list[dict] = [dict() for _ in range(order)]
         self._estimate()
+        if any(prune):
+            self._prune(raw, prune)
 
     def _estimate(self) -> None:
         for n in range(1, self.order + 1):
@@ -99,6 +105,32 @@ class KneserNeyModel:
                     self.backoff[n - 2][context] = gamma
         # Unigrams interpolate with the uniform distribution; <unk> keeps only that share.
         self.prob[0][(UNK,)] = self.unigram_gamma / len(self.vocab)
+
+    def _prune(self, raw: list[Counter], prune: tuple[int, ...]) -> None:
+        """Drop rare n-grams (order ≥ 2), keeping every context of a kept higher-order n-gram,
+        and give each context the backoff weight that makes its distribution sum to one again:
+        (1 − Σ kept p(w | h)) / (1 − Σ kept p(w | h′)), h′ the context without its first word."""
+        limits = [prune[min(n, len(prune) - 1)] for n in range(self.order)]
+        keep: set = set()
+        for n in range(self.order, 1, -1):  # top-down: a kept n-gram keeps its context
+            contexts = {gram[:-1] for gram in keep}
+            keep = {gram for gram in self.prob[n - 1]
+                    if raw[n - 1].get(gram, 0) > limits[n - 1] or gram in contexts}
+            self.prob[n - 1] = {gram: self.prob[n - 1][gram] for gram in keep}
+        for n in range(2, self.order + 1):  # bottom-up: lower orders are final before use
+            kept_mass: dict = defaultdict(float)
+            lower_mass: dict = defaultdict(float)
+            for gram, p in self.prob[n - 1].items():
+                kept_mass[gram[:-1]] += p
+                lower_mass[gram[:-1]] += self.probability(gram[1:])
+            backoff = self.backoff[n - 2]
+            for context in list(backoff):
+                if n - 1 > 1 and context not in self.prob[n - 2]:
+                    del backoff[context]  # a dropped n-gram is no context either
+                    continue
+                numerator = 1.0 - kept_mass.get(context, 0.0)
+                denominator = 1.0 - lower_mass.get(context, 0.0)
+                backoff[context] = max(numerator, 1e-12) / max(denominator, 1e-12)
 
     def _lower(self, gram: tuple) -> float:
         if len(gram) == 1:
@@ -162,22 +194,27 @@ def read_sentences(path: str | Path, normalize=None) -> list[list[str]]:
     return sentences
 
 
-def build_lm(sentences: list[list[str]], order: int, out: str | Path) -> dict:
-    """Write ``out`` (.arpa) — with KenLM's lmplz and a binary when its tools are installed."""
+def build_lm(sentences: list[list[str]], order: int, out: str | Path,
+             prune: tuple[int, ...] = ()) -> dict:
+    """Write ``out`` (.arpa) — with KenLM's lmplz and a binary when its tools are installed.
+    ``prune``: see :class:`KneserNeyModel` (the same as lmplz's ``--prune``)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     arpa = out if out.suffix == ".arpa" else out.with_suffix(".arpa")
     lmplz, build_binary = shutil.which("lmplz"), shutil.which("build_binary")
     if lmplz:
         text = "\n".join(" ".join(s) for s in sentences) + "\n"
-        subprocess.run([lmplz, "-o", str(order), "--discount_fallback", "--arpa", str(arpa)],
-                       input=text.encode(), check=True, capture_output=True)
+        pruning = ["--prune", *map(str, prune)] if any(prune) else []
+        subprocess.run([lmplz, "-o", str(order), "--discount_fallback", *pruning,
+                        "--arpa", str(arpa)], input=text.encode(), check=True,
+                       capture_output=True)
         tool = "lmplz"
     else:
-        KneserNeyModel(sentences, order).write_arpa(arpa)
+        KneserNeyModel(sentences, order, prune).write_arpa(arpa)
         tool = "ds2_tf.ngram (modified Kneser-Ney)"
     result = {"arpa": str(arpa), "order": order, "sentences": len(sentences),
-              "words": sum(len(s) for s in sentences), "builder": tool}
+              "words": sum(len(s) for s in sentences), "builder": tool,
+              "prune": list(prune) if any(prune) else None}
     if build_binary:
         binary = arpa.with_suffix(".bin")
         subprocess.run([build_binary, str(arpa), str(binary)], check=True, capture_output=True)
