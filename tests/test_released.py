@@ -46,6 +46,14 @@ def test_a_release_loads_by_name_and_by_path_like_its_run(trained_run, synth_cor
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)  # float16 storage
 
 
+def test_the_shipped_model_with_its_lm_stays_within_20_mb():
+    """Issue #34's budget for what every install carries (weights, LM, settings, card)."""
+    folder = REPO / "ds2_tf" / "released" / "ds2_small_en"
+    files = [f for f in folder.iterdir() if f.is_file()]
+    assert {"weights.f16.npz", "lm.json", "card.json"} <= {f.name for f in files}
+    assert sum(f.stat().st_size for f in files) <= 20 * 2**20
+
+
 def test_unknown_model_name_is_one_line_listing_the_released_ones(tmp_path):
     result = ds2("transcribe", "--model", "ds2_nope_xx", str(tmp_path / "a.wav"))
     assert result.returncode == 2
