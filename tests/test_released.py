@@ -104,8 +104,29 @@ def test_release_replaces_the_shipped_model_only_when_better_on_dev(trained_run,
     assert card["version"] == 1 and 0 <= card["dev"]["cer"] < 1
     again = release()  # same weights: not better, so the shipped version stays
     assert again.returncode == 0 and "not released" in again.stdout, again.stderr
+    assert "paired bootstrap resamples (needs 95 %)" in again.stdout
     forced = release("--force")
     assert "released tiny_en version 2" in forced.stdout, forced.stderr
+    card = json.loads((tmp_path / "released" / "tiny_en" / "card.json").read_text())
+    assert card["dev"]["confidence_better"] == 0.0  # the same weights again
+    bad = release("--confidence", "95")
+    assert bad.returncode == 2 and "--confidence 95: a share between 0 and 1" in bad.stderr
+
+
+def test_paired_bootstrap_tells_a_real_gain_from_noise():
+    from ds2_tf.evaluation.metrics import char_edits, paired_bootstrap
+
+    assert char_edits("the cat", "the bat") == 1 and char_edits("abc", "abc") == 0
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(20, 80, 600)
+    shipped = rng.binomial(lengths, 0.14)
+    assert paired_bootstrap(shipped, shipped, lengths) == 0.0  # the same model: never better
+    noise = shipped + rng.integers(-1, 2, 600)  # ±1 edit per utterance, no gain on average
+    assert 0.1 < paired_bootstrap(shipped, noise, lengths) < 0.9
+    better = np.maximum(shipped - rng.binomial(1, 0.5, 600), 0)  # 0.5 edits fewer per utterance
+    assert paired_bootstrap(shipped, better, lengths) > 0.99
+    with pytest.raises(ValueError):
+        paired_bootstrap([1, 2], [1], [10, 10])
 
 
 # Sentences in no training corpus of ds2_small_en (checked against its lm_text_train.txt), spoken

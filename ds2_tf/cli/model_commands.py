@@ -29,10 +29,31 @@ def cmd_models(args) -> int:
 
 
 def dev_rates(run, data, split, limit) -> dict:
+    """Corpus-level rates, plus ``per_utterance``: utterance id → (character edits, length)."""
+    import csv
+
     from ds2_tf.evaluation.evaluate import evaluate
+    from ds2_tf.evaluation.metrics import char_edits
 
     with tempfile.TemporaryDirectory() as tmp:
-        return evaluate(run, data, split=split, report=Path(tmp) / "eval.tsv", limit=limit)
+        rates = evaluate(run, data, split=split, report=Path(tmp) / "eval.tsv", limit=limit)
+        with open(Path(tmp) / "eval.tsv", newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle, delimiter="\t"))
+    rates["per_utterance"] = {row["utt_id"]: (char_edits(row["reference"], row["hypothesis"]),
+                                              len(row["reference"]))
+                              for row in rows if row["reference"].strip()}
+    return rates
+
+
+def confidence_better(candidate: dict, shipped: dict) -> float:
+    """Paired bootstrap over the utterances both were scored on: the share of resamples in which
+    the candidate's CER is lower."""
+    from ds2_tf.evaluation.metrics import paired_bootstrap
+
+    ids = sorted(set(candidate["per_utterance"]) & set(shipped["per_utterance"]))
+    return paired_bootstrap([shipped["per_utterance"][i][0] for i in ids],
+                            [candidate["per_utterance"][i][0] for i in ids],
+                            [candidate["per_utterance"][i][1] for i in ids])
 
 
 def cmd_release(args) -> int:
@@ -40,6 +61,8 @@ def cmd_release(args) -> int:
     from ds2_tf.decoding.lm_beam import copy_lm_settings, load_lm_settings
     from ds2_tf.model.released import CARD, RELEASED_ROOT, released_models, write_release
 
+    if not 0 <= args.confidence <= 1:
+        raise ValueError(f"--confidence {args.confidence:g}: a share between 0 and 1 (e.g. 0.95)")
     candidate = dev_rates(args.run, args.data, args.split, args.limit)
     print(f"{args.run}: {args.split} CER {100 * candidate['cer']:.2f}% WER "
           f"{100 * candidate['wer']:.2f}% ({candidate['num_utterances']} utterances)")
@@ -48,18 +71,23 @@ def cmd_release(args) -> int:
         shipped = dev_rates(args.name, args.data, args.split, args.limit)
         previous = json.loads((RELEASED_ROOT / args.name / CARD).read_text(encoding="utf-8"))
         version = int(previous.get("version", 0)) + 1
+        sure = confidence_better(candidate, shipped)
         print(f"{args.name} (shipped, version {version - 1}): {args.split} CER "
-              f"{100 * shipped['cer']:.2f}%")
-        if candidate["cer"] >= shipped["cer"] and not args.force:
+              f"{100 * shipped['cer']:.2f}%; the candidate is lower in {100 * sure:.0f} % of "
+              f"paired bootstrap resamples (needs {100 * args.confidence:g} %)")
+        if (candidate["cer"] >= shipped["cer"] or sure < args.confidence) and not args.force:
             print(f"not released: {args.run} is not better than the shipped {args.name} on "
-                  f"{args.split}")
+                  f"{args.split}" + (f" beyond chance ({100 * sure:.0f} % of resamples)"
+                                     if candidate["cer"] < shipped["cer"] else ""))
             return 0
     run = Path(args.run)
     summary = run / "train_summary.json"
     dataset = json.loads((Path(args.data) / "dataset.json").read_text(encoding="utf-8"))
     card = {"name": args.name, "version": version, "source_run": str(run.resolve()),
             "dev": {"data": str(Path(args.data).resolve()), "split": args.split,
-                    **{k: candidate[k] for k in ("cer", "wer", "num_utterances")}},
+                    **{k: candidate[k] for k in ("cer", "wer", "num_utterances")},
+                    **({"shipped_cer": shipped["cer"], "confidence_better": sure}
+                       if version > 1 else {})},
             "training": json.loads(summary.read_text()) if summary.exists() else None,
             "corpus": {split: {k: info.get(k) for k in ("num_utterances", "hours",
                                                         "num_speakers", "speakers_by_gender")}
@@ -90,6 +118,10 @@ def register(sub) -> None:
     p.add_argument("--data", required=True, help="the corpus whose --split both are scored on")
     p.add_argument("--split", default="dev")
     p.add_argument("--limit", type=int, default=None, help="only the first N utterances")
+    p.add_argument("--confidence", type=float, default=0.95,
+                   help="release only if the candidate's CER is lower in this share of paired "
+                        "bootstrap resamples of the split's utterances (a gain within the "
+                        "split's noise is not a release: each one adds its weights to git)")
     p.add_argument("--force", action="store_true", help="release even if not better on dev")
     p.add_argument("--notes", default="", help="a line for the card (what changed)")
     p.set_defaults(func=cmd_release)

@@ -1,7 +1,9 @@
-"""Corpus-level WER/CER (total edits / total reference words or characters), via jiwer."""
+"""Corpus-level WER/CER (total edits / total reference words or characters), via jiwer, and how
+sure a comparison of two models on the same utterances is (paired bootstrap)."""
 from __future__ import annotations
 
 import jiwer
+import numpy as np
 
 
 def error_rates(references: list[str], hypotheses: list[str]) -> dict:
@@ -22,3 +24,23 @@ def utterance_errors(reference: str, hypothesis: str) -> tuple[float, float]:
     if not reference.strip():
         return float("nan"), float("nan")
     return float(jiwer.wer(reference, hypothesis)), float(jiwer.cer(reference, hypothesis))
+
+
+def char_edits(reference: str, hypothesis: str) -> int:
+    """Character edits (substitutions, deletions, insertions) of one utterance, as jiwer counts
+    them for CER."""
+    out = jiwer.process_characters(reference, hypothesis)
+    return out.substitutions + out.deletions + out.insertions
+
+
+def paired_bootstrap(edits_a, edits_b, lengths, resamples: int = 2000, seed: int = 0) -> float:
+    """Share of bootstrap resamples of the utterances (the same draw for both models) in which
+    model b's corpus-level error rate is below model a's (Koehn, 2004). Near 0.5: the set cannot
+    tell them apart; a gain of 0.1 CER points on 600 dev utterances is about that."""
+    edits_a, edits_b = np.asarray(edits_a, float), np.asarray(edits_b, float)
+    lengths = np.asarray(lengths, float)
+    if not (len(edits_a) == len(edits_b) == len(lengths)) or not len(lengths):
+        raise ValueError("paired bootstrap needs the same, non-empty set of utterances for both")
+    draws = np.random.default_rng(seed).integers(0, len(lengths), (resamples, len(lengths)))
+    gain = edits_a[draws].sum(axis=1) - edits_b[draws].sum(axis=1)  # same lengths: compare edits
+    return float(np.mean(gain > 0))
