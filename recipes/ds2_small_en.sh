@@ -5,8 +5,9 @@
 #   recipes/ds2_small_en.sh train MINUTES    # one more training stage, from the newest stage
 #                                            # (or the released model, or from scratch)
 #   recipes/ds2_small_en.sh release          # ship the newest stage if it beats the shipped
-#                                            # ds2_small_en on dev (ds2 release), with its LM
-#                                            # and the α, β tuned for it on dev
+#                                            # ds2_small_en on dev beyond chance (ds2 release:
+#                                            # paired bootstrap, 95 %), with its LM and the
+#                                            # α, β tuned for it on dev
 #   recipes/ds2_small_en.sh all MINUTES      # corpus, train, release
 #   recipes/ds2_small_en.sh evaluate MODEL OUT  # the model card's figures: greedy and LM CER/WER
 #                                            # on test, test_noisy and real human speech
