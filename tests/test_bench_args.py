@@ -38,3 +38,24 @@ def test_rates_by_engine_groups_an_evaluate_report_by_the_test_voices_engine(tmp
     assert set(rates) == {"espeak", "piper"}
     assert rates["espeak"]["cer"] == 0 and rates["espeak"]["num_utterances"] == 2
     assert rates["piper"]["cer"] == 1 / 7 and rates["piper"]["num_utterances"] == 1
+
+
+def test_stop_voicing_counts_voiceless_stops_written_voiced_and_the_reverse(tmp_path):
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_stop_voicing",
+                                                      BENCH / "stop_voicing.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCH))
+    report = tmp_path / "eval-asterisk-greedy.tsv"
+    report.write_text("utt_id\twer\tcer\treference\thypothesis\n"
+                      "a\t1\t0.2\tplease tap\tbleas dap\n"  # p→b, t→d; p kept; e deleted
+                      "b\t0\t0\tgood dog\tgood dog\n"
+                      "c\t1\t0.1\tbig\tpig\n", encoding="utf-8")  # b→p
+    subs, chars = module.substitutions(report)
+    assert subs[("p", "b")] == 1 and subs[("t", "d")] == 1 and subs[("b", "p")] == 1
+    rates = module.voicing(subs, chars)
+    assert rates["voiceless_stops"] == 3 and rates["voiced_stops"] == 6  # p p t / g d d g b g
+    assert rates["devoiced_to_voiced"] == 2 / 3 and rates["voiced_to_devoiced"] == 1 / 6
