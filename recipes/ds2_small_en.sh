@@ -29,6 +29,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DS2=${DS2:-.venv/bin/ds2}
+PYTHON=${PYTHON:-$(dirname "$DS2")/python}  # bench/real_speech.py, reading lm.json
 STATE=${STATE:-$HOME/.cache/ds2-tf/ds2_small_en}
 PRECISION=${PRECISION:-float32}
 TRAIN_FLAGS=${TRAIN_FLAGS:---no-spec-augment --batch-frames 4000}
@@ -137,11 +138,13 @@ release() {  # the newest finished stage, if it beats the shipped model on dev
 LM=$STATE/lm/train+english.4gram.arpa
 REAL=$STATE/eval/real_speech  # bench/real_speech.py's splits: evaluated, and kept out of the LM
 
+real_speech() {  # the real-speech evaluation sets (once)
+  [ -f "$REAL/dataset.json" ] || "$PYTHON" bench/real_speech.py --out "$REAL"
+}
+
 lm() {
-  local python
-  python=${PYTHON:-$(dirname "$DS2")/python}
   mkdir -p "$STATE/lm"
-  [ -f "$REAL/dataset.json" ] || "$python" bench/real_speech.py --out "$REAL"
+  real_speech
   [ -f "$STATE/lm/english.txt" ] || $DS2 lm text --out "$STATE/lm/english.txt"
   local real=()
   [ -f "$REAL/source/real_all.csv" ] && real=(--exclude-manifest "$REAL/source/real_all.csv")
@@ -161,18 +164,17 @@ tune() {  # tune MODEL SETTINGS: α, β for MODEL with $LM, on dev only (the fir
 evaluate() {  # evaluate MODEL OUT: a run directory or a released name; every figure of the card
   local model=${1:?model} out=${2:?out} first=$STATE/corpora/${CORPORA%% *}
   local real=$REAL lm=$LM
-  local settings=$STATE/eval/$(basename "$out")-lm.json python
-  python=${PYTHON:-$(dirname "$DS2")/python}
+  local settings=$STATE/eval/$(basename "$out")-lm.json
   mkdir -p "$out" "$STATE/eval"
-  [ -f "$real/dataset.json" ] || "$python" bench/real_speech.py --out "$real"
+  real_speech
   local shipped=$model/lm.json  # the α, β a released model ships (tuned by `release`)
   [ -d "$model" ] || shipped=ds2_tf/released/$model/lm.json
   [ -f "$settings" ] || [ ! -f "$shipped" ] || cp "$shipped" "$settings"
   tune "$model" "$settings"
   cp "$settings" "$out/lm.json"
   local alpha beta
-  alpha=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["alpha"])' "$settings")
-  beta=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["beta"])' "$settings")
+  alpha=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["alpha"])' "$settings")
+  beta=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["beta"])' "$settings")
   local split data limit=(${EVAL_LIMIT:+--limit "$EVAL_LIMIT"})  # EVAL_LIMIT: a quick check
   for split in test test_noisy real asterisk alsa; do
     case $split in test|test_noisy) data=$first ;; *) data=$real ;; esac
@@ -182,7 +184,7 @@ evaluate() {  # evaluate MODEL OUT: a run directory or a released name; every fi
       --split "$split" --decoder lm --lm "$lm" --alpha "$alpha" --beta "$beta" \
       --report "$out/eval-$split-lm.tsv" "${limit[@]}"
   done
-  "$python" bench/real_speech.py --combine "$out"  # real_all = real + asterisk + alsa
+  "$PYTHON" bench/real_speech.py --combine "$out"  # real_all = real + asterisk + alsa
 }
 
 case "${1:-all}" in
