@@ -20,6 +20,10 @@ carry is:
   alsa      alsa-utils' channel-test prompts ("front left", ...): 8 two-word recordings, 48 kHz,
             resampled here to 16 kHz.
   real_all  the three together.
+  asterisk_dev, asterisk_test
+            Asterisk's prompts in two fixed halves (by a hash of the prompt's name): the one
+            speaker's dev half, on which changes aimed at real speech are chosen, and the test
+            half that reports them without that choice in it. The same speaker is in both.
 
 A source that is not installed is reported in one line and skipped; the others are still built.
 """
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -130,6 +135,16 @@ def alsa_rows(work: Path) -> list[dict]:
     return rows
 
 
+def asterisk_halves(rows: list[dict]) -> dict[str, list[dict]]:
+    """asterisk_dev / asterisk_test: each prompt's half fixed by the SHA-1 of its file name, so
+    adding or dropping a prompt moves no other."""
+    halves = {"asterisk_dev": [], "asterisk_test": []}
+    for row in rows:
+        digest = hashlib.sha1(Path(row["path"]).stem.encode("utf-8")).digest()
+        halves["asterisk_dev" if digest[0] % 2 == 0 else "asterisk_test"].append(row)
+    return halves
+
+
 SOURCES = {  # split → (builder, what to install when it is missing, the path that proves it is)
     "real": (pocketsphinx_rows, "apt-get install pocketsphinx-testdata sox", POCKETSPHINX),
     "asterisk": (asterisk_rows, "apt-get install asterisk-core-sounds-en-g722; pip install g722",
@@ -155,8 +170,11 @@ def build_manifests(work: Path) -> dict[str, Path]:
             continue
         manifests[split] = write_manifest(work / f"{split}.csv", rows)
         everything += rows
+        if split == "asterisk":
+            for half, half_rows in asterisk_halves(rows).items():
+                manifests[half] = write_manifest(work / f"{half}.csv", half_rows)
         print(f"{split}: {len(rows)} utterances", file=sys.stderr)
-    if len(manifests) > 1:
+    if sum(split in manifests for split in SOURCES) > 1:
         manifests["real_all"] = write_manifest(work / "real_all.csv", everything)
     return manifests
 

@@ -79,3 +79,15 @@ def test_real_all_is_combined_from_the_three_reports(tmp_path, capsys):
     assert real_speech.combine_reports(tmp_path, "lm") is None  # no LM reports: one note
     assert capsys.readouterr().err.strip() == (
         f"note: {tmp_path / 'eval-real-lm.tsv'} missing; real_all (lm) not combined")
+
+
+def test_asterisk_halves_are_disjoint_stable_and_cover_every_prompt():
+    rows = [{"path": f"/x/prompt-{i}.wav", "transcript": "t", "speaker": "s"} for i in range(200)]
+    halves = real_speech.asterisk_halves(rows)
+    dev = {r["path"] for r in halves["asterisk_dev"]}
+    test = {r["path"] for r in halves["asterisk_test"]}
+    assert not dev & test and len(dev) + len(test) == 200
+    assert 60 < len(dev) < 140  # a hash, not a sort: roughly half each
+    # a prompt's half depends on its own name only
+    assert real_speech.asterisk_halves(rows[50:])["asterisk_dev"] == halves["asterisk_dev"][
+        sum(r["path"] in dev for r in rows[:50]):]
