@@ -135,13 +135,17 @@ def alsa_rows(work: Path) -> list[dict]:
     return rows
 
 
+def asterisk_half(name: str) -> str:
+    """asterisk_dev or asterisk_test for a prompt's WAV stem (its utterance id): fixed by the
+    SHA-1 of the name, so adding or dropping a prompt moves no other."""
+    return "asterisk_dev" if hashlib.sha1(name.encode("utf-8")).digest()[0] % 2 == 0 \
+        else "asterisk_test"
+
+
 def asterisk_halves(rows: list[dict]) -> dict[str, list[dict]]:
-    """asterisk_dev / asterisk_test: each prompt's half fixed by the SHA-1 of its file name, so
-    adding or dropping a prompt moves no other."""
     halves = {"asterisk_dev": [], "asterisk_test": []}
     for row in rows:
-        digest = hashlib.sha1(Path(row["path"]).stem.encode("utf-8")).digest()
-        halves["asterisk_dev" if digest[0] % 2 == 0 else "asterisk_test"].append(row)
+        halves[asterisk_half(Path(row["path"]).stem)].append(row)
     return halves
 
 
@@ -233,13 +237,45 @@ def score_pocketsphinx(manifests: dict[str, Path], results_dir: str) -> None:
 PARTS = ("real", "asterisk", "alsa")  # real_all is exactly these
 
 
+def write_report(results_dir: Path, split: str, decoder: str, rows: list[dict],
+                 extra: dict) -> dict:
+    """eval-SPLIT-DECODER.{tsv,json} as ``ds2 evaluate --report`` writes them."""
+    from ds2_tf.evaluation.metrics import error_rates
+
+    out = results_dir / f"eval-{split}-{decoder}.tsv"
+    with open(out, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, ["utt_id", "wer", "cer", "reference", "hypothesis"],
+                                delimiter="\t")
+        writer.writeheader()
+        writer.writerows(rows)
+    result = {**error_rates([r["reference"] for r in rows], [r["hypothesis"] for r in rows]),
+              "num_utterances": len(rows), "decoder": decoder, "split": split,
+              "report": str(out), **extra}
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def split_asterisk_report(results_dir: Path, decoder: str) -> None:
+    """eval-asterisk_{dev,test}-DECODER.* from the whole Asterisk split's report (the model's
+    output per utterance does not depend on the split it was read from)."""
+    report = results_dir / f"eval-asterisk-{decoder}.tsv"
+    if not report.is_file():
+        return
+    with open(report, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    data = json.loads(report.with_suffix(".json").read_text())["data"]
+    for half in ("asterisk_dev", "asterisk_test"):
+        write_report(results_dir, half, decoder,
+                     [r for r in rows if asterisk_half(r["utt_id"]) == half],
+                     {"data": data, "split_from": "asterisk"})
+
+
 def combine_reports(results_dir: Path, decoder: str) -> dict | None:
     """``eval-real_all-DECODER.{tsv,json}`` in ``results_dir`` from the three splits' reports
     of ``ds2 evaluate --report`` (corpus-level rates over their union, as ``ds2 evaluate`` on
-    real_all would give: the model's outputs per utterance do not depend on the split). None,
-    with a one-line note, when a part's report is missing."""
-    from ds2_tf.evaluation.metrics import error_rates
-
+    real_all would give: the model's outputs per utterance do not depend on the split), and
+    Asterisk's two halves from its report. None, with a one-line note, when a part's report is
+    missing."""
     rows, sources = [], []
     for split in PARTS:
         report = results_dir / f"eval-{split}-{decoder}.tsv"
@@ -249,17 +285,9 @@ def combine_reports(results_dir: Path, decoder: str) -> dict | None:
         with open(report, newline="", encoding="utf-8") as handle:
             rows += list(csv.DictReader(handle, delimiter="\t"))
         sources.append(json.loads(report.with_suffix(".json").read_text())["data"])
-    out = results_dir / f"eval-real_all-{decoder}.tsv"
-    with open(out, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, ["utt_id", "wer", "cer", "reference", "hypothesis"],
-                                delimiter="\t")
-        writer.writeheader()
-        writer.writerows(rows)
-    result = {**error_rates([r["reference"] for r in rows], [r["hypothesis"] for r in rows]),
-              "num_utterances": len(rows), "decoder": decoder, "split": "real_all",
-              "data": sources[0], "report": str(out), "combined_from": list(PARTS)}
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
-    return result
+    split_asterisk_report(results_dir, decoder)
+    return write_report(results_dir, "real_all", decoder, rows,
+                        {"data": sources[0], "combined_from": list(PARTS)})
 
 
 def write_manifest(path: Path, rows: list[dict]) -> Path:

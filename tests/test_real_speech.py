@@ -1,5 +1,6 @@
 """bench/real_speech.py: the real-speech evaluation sets keep only prompts whose reading is certain,
 decode the Asterisk G.722 prompts to 16 kHz audio, and skip a missing source in one line."""
+import json
 import sys
 from pathlib import Path
 
@@ -76,6 +77,13 @@ def test_real_all_is_combined_from_the_three_reports(tmp_path, capsys):
     assert result["num_utterances"] == 4 and result["split"] == "real_all"
     assert {k: result[k] for k in want} == want
     assert (tmp_path / "eval-real_all-greedy.tsv").read_text().count("\n") == 5
+    halves = {half: json.loads((tmp_path / f"eval-{half}-greedy.json").read_text())
+              for half in ("asterisk_dev", "asterisk_test")}  # Asterisk's report, split
+    assert sum(h["num_utterances"] for h in halves.values()) == 2
+    for half, h in halves.items():
+        ids = [line.split("\t")[0] for line in (tmp_path / f"eval-{half}-greedy.tsv")
+               .read_text().splitlines()[1:]]
+        assert all(real_speech.asterisk_half(i) == half for i in ids)
     assert real_speech.combine_reports(tmp_path, "lm") is None  # no LM reports: one note
     assert capsys.readouterr().err.strip() == (
         f"note: {tmp_path / 'eval-real-lm.tsv'} missing; real_all (lm) not combined")

@@ -87,6 +87,21 @@ def test_release_first_tunes_the_stages_lm_on_dev_so_it_ships_with_the_weights(t
     assert "--split dev" in calls[tune] and "natural10 --split dev" in calls[tune]
 
 
+def test_release_also_scores_real_speechs_dev_half_when_it_is_prepared(tmp_path):
+    run_recipe(tmp_path, "train", "5")
+    finish(tmp_path / "state" / "stages" / "01")
+    run_recipe(tmp_path, "release")
+    calls = (tmp_path / "ds2.log").read_text().splitlines()
+    assert "--also-dev" not in next(c for c in calls if c.startswith("release"))  # none built
+    real = tmp_path / "state" / "eval" / "real_speech"
+    real.mkdir(parents=True, exist_ok=True)
+    (real / "dataset.json").write_text('{"splits": {"asterisk_dev": {}, "asterisk_test": {}}}')
+    run_recipe(tmp_path, "release")
+    calls = (tmp_path / "ds2.log").read_text().splitlines()
+    assert f"--split dev --also-dev {real}:asterisk_dev " in [
+        c for c in calls if c.startswith("release")][-1]
+
+
 def test_the_lm_adds_english_text_and_leaves_dev_test_and_real_transcripts_out(tmp_path):
     real = tmp_path / "state" / "eval" / "real_speech" / "source"
     real.mkdir(parents=True)

@@ -105,12 +105,33 @@ def test_release_replaces_the_shipped_model_only_when_better_on_dev(trained_run,
     again = release()  # same weights: not better, so the shipped version stays
     assert again.returncode == 0 and "not released" in again.stdout, again.stderr
     assert "paired bootstrap resamples (needs 95 %)" in again.stdout
-    forced = release("--force")
+    forced = release("--force", "--also-dev", f"{synth_corpus}:dev")
     assert "released tiny_en version 2" in forced.stdout, forced.stderr
     card = json.loads((tmp_path / "released" / "tiny_en" / "card.json").read_text())
     assert card["dev"]["confidence_better"] == 0.0  # the same weights again
+    also = card["also_dev"]  # the second dev set is scored and recorded the same way
+    assert [(a["split"], a["confidence_better"], a["confidence_worse"]) for a in also] == [
+        ("dev", 0.0, 0.0)]
     bad = release("--confidence", "95")
     assert bad.returncode == 2 and "--confidence 95: a share between 0 and 1" in bad.stderr
+
+
+def test_release_needs_a_gain_on_one_dev_set_and_no_loss_on_any():
+    from ds2_tf.cli.model_commands import parse_dev_sets, release_decision
+
+    def dev(label, better, worse):
+        return {"label": label, "better": better, "worse": worse}
+
+    assert release_decision([dev("dev", 0.98, 0.01)], 0.95) == (True, "")
+    assert release_decision([dev("dev", 0.5, 0.3), dev("real", 0.97, 0.0)], 0.95)[0]
+    ok, why = release_decision([dev("dev", 0.99, 0.0), dev("real", 0.0, 0.96)], 0.95)
+    assert not ok and why == "worse on real beyond chance"
+    ok, why = release_decision([dev("dev", 0.7, 0.2), dev("real", 0.9, 0.0)], 0.95)
+    assert not ok and "at most 90 % of resamples, on real" in why
+    with pytest.raises(ValueError, match="--also-dev x: expected DATA:SPLIT"):
+        parse_dev_sets("d", "dev", ["x"])
+    with pytest.raises(ValueError, match="is not a prepared corpus"):
+        parse_dev_sets("d", "dev", ["/nowhere:dev"])
 
 
 def test_paired_bootstrap_tells_a_real_gain_from_noise():

@@ -56,38 +56,84 @@ def confidence_better(candidate: dict, shipped: dict) -> float:
                             [candidate["per_utterance"][i][1] for i in ids])
 
 
+def parse_dev_sets(main_data: str, main_split: str, also: list[str]) -> list[tuple[str, str]]:
+    """[(data, split)]: the main dev set first, then each ``--also-dev DATA:SPLIT``."""
+    sets = [(main_data, main_split)]
+    for item in also:
+        data, sep, split = item.rpartition(":")
+        if not sep or not data or not split:
+            raise ValueError(f"--also-dev {item}: expected DATA:SPLIT "
+                             "(e.g. real_speech:asterisk_dev)")
+        if not (Path(data) / "dataset.json").is_file():
+            raise ValueError(f"--also-dev {item}: {data} is not a prepared corpus "
+                             "(no dataset.json)")
+        sets.append((data, split))
+    return sets
+
+
+def release_decision(sets: list[dict], confidence: float) -> tuple[bool, str]:
+    """Ship when the candidate's CER is lower beyond chance (``better`` ≥ ``confidence``) on at
+    least one dev set and higher beyond chance (``worse`` ≥ ``confidence``) on none: a change
+    aimed at one kind of speech may leave the other unchanged, but may not cost it."""
+    worse = [s["label"] for s in sets if s["worse"] >= confidence]
+    if worse:
+        return False, f"worse on {', '.join(worse)} beyond chance"
+    if not any(s["better"] >= confidence for s in sets):
+        best = max(sets, key=lambda s: s["better"])
+        return False, (f"not better than the shipped model on any dev set beyond chance (at most "
+                       f"{100 * best['better']:.0f} % of resamples, on {best['label']})")
+    return True, ""
+
+
 def cmd_release(args) -> int:
-    """Ship RUN's weights as NAME only when they beat the shipped ones on the same dev split."""
+    """Ship RUN's weights as NAME only when they beat the shipped ones on dev (one or more sets)."""
     from ds2_tf.decoding.lm_beam import copy_lm_settings, load_lm_settings
     from ds2_tf.model.released import CARD, RELEASED_ROOT, released_models, write_release
 
     if not 0 <= args.confidence <= 1:
         raise ValueError(f"--confidence {args.confidence:g}: a share between 0 and 1 (e.g. 0.95)")
-    candidate = dev_rates(args.run, args.data, args.split, args.limit)
-    print(f"{args.run}: {args.split} CER {100 * candidate['cer']:.2f}% WER "
-          f"{100 * candidate['wer']:.2f}% ({candidate['num_utterances']} utterances)")
-    version = 1
-    if args.name in released_models():
-        shipped = dev_rates(args.name, args.data, args.split, args.limit)
+    dev_sets = parse_dev_sets(args.data, args.split, args.also_dev)
+    shipped_name = args.name if args.name in released_models() else None
+    version, scored = 1, []
+    if shipped_name:
         previous = json.loads((RELEASED_ROOT / args.name / CARD).read_text(encoding="utf-8"))
         version = int(previous.get("version", 0)) + 1
-        sure = confidence_better(candidate, shipped)
-        print(f"{args.name} (shipped, version {version - 1}): {args.split} CER "
-              f"{100 * shipped['cer']:.2f}%; the candidate is lower in {100 * sure:.0f} % of "
-              f"paired bootstrap resamples (needs {100 * args.confidence:g} %)")
-        if (candidate["cer"] >= shipped["cer"] or sure < args.confidence) and not args.force:
-            print(f"not released: {args.run} is not better than the shipped {args.name} on "
-                  f"{args.split}" + (f" beyond chance ({100 * sure:.0f} % of resamples)"
-                                     if candidate["cer"] < shipped["cer"] else ""))
+    for data, split in dev_sets:
+        label = split if len(dev_sets) == 1 else f"{Path(data).name}:{split}"
+        candidate = dev_rates(args.run, data, split, args.limit)
+        print(f"{args.run}: {label} CER {100 * candidate['cer']:.2f}% WER "
+              f"{100 * candidate['wer']:.2f}% ({candidate['num_utterances']} utterances)")
+        entry = {"label": label, "data": str(Path(data).resolve()), "split": split,
+                 **{k: candidate[k] for k in ("cer", "wer", "num_utterances")}}
+        if shipped_name:
+            shipped = dev_rates(args.name, data, split, args.limit)
+            entry.update(shipped_cer=shipped["cer"],
+                         better=confidence_better(candidate, shipped),
+                         worse=confidence_better(shipped, candidate))
+            print(f"{args.name} (shipped, version {version - 1}): {label} CER "
+                  f"{100 * shipped['cer']:.2f}%; the candidate is lower in "
+                  f"{100 * entry['better']:.0f} % of paired bootstrap resamples (needs "
+                  f"{100 * args.confidence:g} %), higher in {100 * entry['worse']:.0f} %")
+        scored.append(entry)
+    if shipped_name:
+        ok, why = release_decision(scored, args.confidence)
+        if not ok and not args.force:
+            print(f"not released: {args.run}: {why}")
             return 0
+
+    def card_entry(entry: dict) -> dict:
+        out = {k: entry[k] for k in ("data", "split", "cer", "wer", "num_utterances")}
+        if "better" in entry:
+            out.update(shipped_cer=entry["shipped_cer"], confidence_better=entry["better"],
+                       confidence_worse=entry["worse"])
+        return out
+
     run = Path(args.run)
     summary = run / "train_summary.json"
     dataset = json.loads((Path(args.data) / "dataset.json").read_text(encoding="utf-8"))
     card = {"name": args.name, "version": version, "source_run": str(run.resolve()),
-            "dev": {"data": str(Path(args.data).resolve()), "split": args.split,
-                    **{k: candidate[k] for k in ("cer", "wer", "num_utterances")},
-                    **({"shipped_cer": shipped["cer"], "confidence_better": sure}
-                       if version > 1 else {})},
+            "dev": card_entry(scored[0]),
+            **({"also_dev": [card_entry(e) for e in scored[1:]]} if len(scored) > 1 else {}),
             "training": json.loads(summary.read_text()) if summary.exists() else None,
             "corpus": {split: {k: info.get(k) for k in ("num_utterances", "hours",
                                                         "num_speakers", "speakers_by_gender")}
@@ -117,10 +163,13 @@ def register(sub) -> None:
     p.add_argument("--name", default="ds2_small_en")
     p.add_argument("--data", required=True, help="the corpus whose --split both are scored on")
     p.add_argument("--split", default="dev")
+    p.add_argument("--also-dev", action="append", default=[], metavar="DATA:SPLIT",
+                   help="another dev set, e.g. real speech (repeatable): the candidate must be "
+                        "better beyond chance on at least one set and worse beyond chance on none")
     p.add_argument("--limit", type=int, default=None, help="only the first N utterances")
     p.add_argument("--confidence", type=float, default=0.95,
                    help="release only if the candidate's CER is lower in this share of paired "
-                        "bootstrap resamples of the split's utterances (a gain within the "
+                        "bootstrap resamples of a dev split's utterances (a gain within the "
                         "split's noise is not a release: each one adds its weights to git)")
     p.add_argument("--force", action="store_true", help="release even if not better on dev")
     p.add_argument("--notes", default="", help="a line for the card (what changed)")
