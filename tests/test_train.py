@@ -1,5 +1,6 @@
 """Training: it learns, it guards against NaN, it resumes after SIGKILL, it distributes."""
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -351,6 +352,20 @@ def test_init_from_starts_where_the_source_run_ended(trained_run, synth_corpus, 
     assert evaluate(out, synth_corpus, split="train")["cer"] <= 0.1
 
 
+def test_init_from_may_switch_to_per_utterance_normalization_with_a_note(trained_run, capsys):
+    from ds2_tf.model.run_dir import run_files, warm_start_weights, weights_path
+
+    config, alphabet = run_files(trained_run)
+    assert config.features.normalization == "global"
+    switched = dataclasses.replace(
+        config, features=dataclasses.replace(config.features, normalization="utterance"))
+    assert warm_start_weights(switched, alphabet, trained_run) == weights_path(trained_run)
+    assert ("was trained with 'global' feature normalization, this run uses 'utterance'"
+            in capsys.readouterr().err)
+    assert warm_start_weights(config, alphabet, trained_run) == weights_path(trained_run)
+    assert capsys.readouterr().err == ""  # the same normalization: nothing to say
+
+
 def test_init_from_rejects_another_network_alphabet_or_a_missing_run(synth_corpus, tmp_path):
     from tfrecords_tools.alphabet import Alphabet
     from ds2_tf.config import preset
@@ -360,11 +375,17 @@ def test_init_from_rejects_another_network_alphabet_or_a_missing_run(synth_corpu
     source.mkdir()
     preset("tiny").save(source / "config.json")
     Alphabet.from_transcripts(["abc"]).save(source / "alphabet.json")
+    other_window = tmp_path / "other_window"  # another spectrogram: its weights cannot fit
+    other_window.mkdir()
+    config = preset("tiny")
+    dataclasses.replace(config, features=dataclasses.replace(config.features, window_ms=32.0)) \
+        .save(other_window / "config.json")
+    Alphabet.from_transcripts(["abc"]).save(other_window / "alphabet.json")
     cases = [("tiny-streaming", source, "--init-from needs the same network and features; the "
                                         "networks differ (that run is preset 'tiny', "
                                         "normalization 'global'; this one 'tiny-streaming'"),
-             ("tiny", source, "the features differ (that run is preset 'tiny', normalization "
-                              "'global'; this one 'tiny', 'utterance')", "utterance"),
+             ("tiny", other_window, "the features differ (that run is preset 'tiny', "
+                                    "FeatureConfig(sample_rate_hz=16000, window_ms=32.0"),
              ("tiny", source, "--init-from needs the same alphabet as the corpus"),
              ("tiny", tmp_path / "nowhere", "nowhere: no such run directory or released model")]
     for name, run, message, *normalization in cases:

@@ -13,6 +13,7 @@ Wherever a run directory is accepted, the name of a released model works too
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 
 from ds2_tf.config import RunConfig
@@ -80,18 +81,28 @@ def warm_start_weights(config: RunConfig, alphabet: Alphabet, source_run: str | 
     """The weights file a run fine-tuned from ``source_run`` starts from, once the network,
     features and alphabet are checked to match. Loading it also brings the source's feature
     mean/std, which replace the new corpus's: its first layers learned on features normalized
-    that way."""
+    that way. The per-utterance mean subtraction (``normalization``) may change: the input keeps
+    its shape and scale and loses only a per-utterance offset, which fine-tuning adapts to (a
+    note says so)."""
     source_config, source_alphabet = run_files(source_run)
     # How layers compute (conv_algorithm, rnn_loop, model_parallel) does not change the weights.
     compute = {"conv_algorithm": "auto", "rnn_loop": "auto", "model_parallel": "none"}
+    same_features = dataclasses.replace(source_config.features,
+                                        normalization=config.features.normalization)
     if (dataclasses.replace(source_config.model, **compute)
             != dataclasses.replace(config.model, **compute)
-            or source_config.features != config.features):
-        differs = "features" if source_config.features != config.features else "networks"
+            or same_features != config.features):
+        differs = "features" if same_features != config.features else "networks"
+        mine, theirs = ((config.features, source_config.features) if differs == "features" else
+                        (f"normalization {config.features.normalization!r}",
+                         f"normalization {source_config.features.normalization!r}"))
         raise ValueError(f"{source_run}: --init-from needs the same network and features; the "
                          f"{differs} differ (that run is preset {source_config.preset!r}, "
-                         f"normalization {source_config.features.normalization!r}; this one "
-                         f"{config.preset!r}, {config.features.normalization!r})")
+                         f"{theirs}; this one {config.preset!r}, {mine})")
+    if source_config.features.normalization != config.features.normalization:
+        print(f"note: {source_run} was trained with {source_config.features.normalization!r} "
+              f"feature normalization, this run uses {config.features.normalization!r}: its "
+              "first layers adapt as it trains", file=sys.stderr)
     if source_alphabet.characters != alphabet.characters:
         raise ValueError(f"{source_run}: --init-from needs the same alphabet as the corpus "
                          f"({len(source_alphabet.characters)} vs {len(alphabet.characters)} "
