@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", required=True, help="bench/results/LABEL.{json,md}")
     parser.add_argument("--splits", nargs="+", default=["dev", "test"])
     parser.add_argument("--decoder", default="greedy")
-    parser.add_argument("--notes", default="", help="a paragraph above the table (what each run is)")
+    parser.add_argument("--notes", default="",
+                        help="a paragraph above the table (what each run is)")
     parser.add_argument("--results", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args(argv)
     runs = {}

@@ -140,7 +140,8 @@ def test_bad_input_is_invalid_argument_with_a_clear_message(loaded, case, call, 
 
 
 # ---- serving: an in-test gRPC PredictionService and a REST endpoint on 127.0.0.1 -----------------
-def serve_grpc(saved_model):
+def serve_grpc(saved_model, requests: list | None = None):
+    """A PredictionService over the SavedModel; ``requests`` collects each request's inputs."""
     import grpc
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
@@ -148,6 +149,8 @@ def serve_grpc(saved_model):
         def Predict(self, request, context):
             signature = saved_model.signatures[request.model_spec.signature_name or "serving_default"]
             inputs = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
+            if requests is not None:
+                requests.append({k: v.numpy() for k, v in inputs.items()})
             try:
                 outputs = signature(**inputs)
             except tf.errors.InvalidArgumentError as err:
@@ -226,38 +229,68 @@ def test_rest_instances_and_inputs_forms(loaded, keras_model, synth_corpus):
         server.shutdown()
 
 
-def test_client_json_is_transcribes_json(loaded, exported, synth_corpus, tmp_path, capsys):
-    """`ds2 client --format json` against a gRPC PredictionService: the objects `ds2 transcribe
-    --format json --model EXPORT` prints for the same files (text, word times, confidences)."""
+def test_client_is_transcribe_with_the_model_on_a_server(loaded, exported, synth_corpus,
+                                                         tmp_path, capsys):
+    """`ds2 client` against a gRPC PredictionService prints what `ds2 transcribe --model EXPORT`
+    prints for the same files (the server's own transcripts; with --export: JSON word times and
+    confidences, beam alternatives). A minute-long recording goes to the server in pieces of at most
+    30 s; a stereo file is down-mixed here; a corrupt file gets one line and the rest finish."""
     from pathlib import Path
 
     from export.serving_client import main as client_main
     from tests.conftest import ds2, write_audio
 
-    wavs = [str(write_audio(tmp_path / f"{i}.wav", a))
-            for i, (a, _) in enumerate(utterances(synth_corpus, "test")[:2])]
+    speech = [a for split in ("train", "dev") for a, _ in utterances(synth_corpus, split)]
+    pause = np.zeros(int(1.5 * 16000), np.float32)
+    long = np.concatenate([x for u in speech for x in (u, pause)])
+    assert len(long) > 45 * 16000
+    test = [a for a, _ in utterances(synth_corpus, "test")[:2]]
+    wavs = [str(write_audio(tmp_path / "short.wav", test[0])),
+            str(write_audio(tmp_path / "long.wav", long)),
+            str(write_audio(tmp_path / "stereo.wav", np.stack([test[1]] * 2, 1)))]
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF\x00\x00not a wav file")
     saved = Path(exported[1]["saved_model"])
-    result = ds2("transcribe", "--format", "json", "--model", str(saved), *wavs)
-    assert result.returncode == 0, result.stderr
-    want = [json.loads(line) for line in result.stdout.splitlines()]
-    server, address = serve_grpc(loaded)
+    requests: list = []
+    server, address = serve_grpc(loaded, requests)
+    flag_sets = (["--format", "text"], ["--format", "json"],
+                 ["--format", "json", "--decoder", "beam", "--nbest", "2"])
     try:
-        capsys.readouterr()
-        assert client_main(["--grpc", address, "--format", "json", "--export", str(saved.parent),
-                            *wavs]) == 0
-        got = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        for flags in flag_sets:
+            result = ds2("transcribe", "--model", str(saved), *flags, *wavs, str(bad))
+            assert result.returncode == 0, result.stderr
+            export = ["--export", str(saved.parent)] if flags[1] == "json" else []
+            capsys.readouterr()
+            assert client_main(["--grpc", address, *export, *flags, *wavs, str(bad)]) == 0
+            out, err = capsys.readouterr()
+            errors = lambda text: [line for line in text.splitlines() if "error:" in line]
+            assert errors(err) == [line.replace("ds2 transcribe", "ds2 client")
+                                   for line in errors(result.stderr)]
+            assert len(errors(err)) == 1 and str(bad) in err
+            if flags[1] == "text":
+                assert out == result.stdout
+                continue
+            got = [json.loads(line) for line in out.splitlines()]
+            want = [json.loads(line) for line in result.stdout.splitlines()]
+            assert len(got) == len(want) == 3
+            for g, w in zip(got, want):
+                assert {k: g[k] for k in ("path", "text", "duration_s")} == \
+                    {k: w[k] for k in ("path", "text", "duration_s")}
+                assert abs(g["confidence"] - w["confidence"]) < 1e-3
+                for gw, ww in zip(g["words"], w["words"], strict=True):
+                    assert (gw["word"], gw["start_s"], gw["end_s"]) == \
+                        (ww["word"], ww["start_s"], ww["end_s"])
+                assert [a["text"] for a in g.get("alternatives", [])] == \
+                    [a["text"] for a in w.get("alternatives", [])]
+            assert ("alternatives" in got[0]) == ("--nbest" in flags)
         with pytest.raises(SystemExit):  # json without the export's assets: a usage error
             client_main(["--grpc", address, "--format", "json", *wavs])
         assert "--format json needs --export" in capsys.readouterr().err
     finally:
         server.stop(None)
-    assert len(got) == len(want) == 2
-    for g, w in zip(got, want):
-        assert {k: g[k] for k in ("path", "text", "duration_s")} == \
-            {k: w[k] for k in ("path", "text", "duration_s")}
-        assert abs(g["confidence"] - w["confidence"]) < 1e-3
-        for gw, ww in zip(g["words"], w["words"], strict=True):
-            assert (gw["word"], gw["start_s"], gw["end_s"]) == (ww["word"], ww["start_s"], ww["end_s"])
+    # WAV pieces, never the whole minute: each request row is at most 30 s of 16-bit audio
+    rows = [len(wav) for request in requests for wav in request["wav"]]
+    assert max(rows) <= 44 + 2 * 30 * 16000 and sum(rows) > 2 * len(long)
 
 
 # ---- TFLite ----------------------------------------------------------------------------------------

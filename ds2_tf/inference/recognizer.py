@@ -90,27 +90,39 @@ class Recognizer:
         if any(len(w) < features.window_samples for w in batch):
             raise ValueError("a waveform is shorter than one spectrogram window "
                              f"({features.window_ms:g} ms)")
-        jobs = [(i, start, piece) for i, wave in enumerate(batch)
-                for start, piece in pieces(np.asarray(wave, np.float32), sample_rate_hz,
-                                           max_piece_s=MAX_PIECE_S)]
-        results: list[list] = [[] for _ in batch]
-        budget = int(BATCH_SECONDS * sample_rate_hz)
-        group: list = []
-        for job in sorted(jobs, key=lambda j: len(j[2])):  # similar lengths pad little
-            if group and len(job[2]) * (len(group) + 1) > budget:
-                self._run(group, results, sample_rate_hz)
-                group = []
-            group.append(job)
-        if group:
-            self._run(group, results, sample_rate_hz)
-        return [sorted(parts, key=lambda p: p[0]) for parts in results]
+        return run_in_pieces(batch, sample_rate_hz, self._logits)
 
-    def _run(self, group, results, sample_rate_hz) -> None:
+    def _logits(self, padded: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+        out = self._infer({"waveform": padded, "num_samples": lengths})
+        logits, frames = np.asarray(out["logits"]), np.asarray(out["output_length"])
+        return [logits[k, : frames[k]] for k in range(len(lengths))]
+
+
+def run_in_pieces(waveforms, sample_rate_hz: int, run) -> list[list[tuple[float, object]]]:
+    """Cuts every waveform at pauses into pieces of at most ``MAX_PIECE_S``, runs the pieces of
+    all of them through ``run(padded [B, N] float32, lengths [B] int32)`` (one result per row) in
+    padded batches of at most ``BATCH_SECONDS`` of audio, sorted by length so that they pad
+    little, and returns per waveform its pieces' (start second, result), in order."""
+    jobs = [(i, start, piece) for i, wave in enumerate(waveforms)
+            for start, piece in pieces(np.asarray(wave, np.float32), sample_rate_hz,
+                                       max_piece_s=MAX_PIECE_S)]
+    results: list[list] = [[] for _ in waveforms]
+    budget = int(BATCH_SECONDS * sample_rate_hz)
+
+    def run_group(group) -> None:
         lengths = np.array([len(piece) for _, _, piece in group], np.int32)
         padded = np.zeros((len(group), int(lengths.max())), np.float32)
         for row, (_, _, piece) in zip(padded, group):
             row[: len(piece)] = piece
-        out = self._infer({"waveform": padded, "num_samples": lengths})
-        logits, frames = np.asarray(out["logits"]), np.asarray(out["output_length"])
-        for k, (i, start, _) in enumerate(group):
-            results[i].append((start / sample_rate_hz, logits[k, : frames[k]]))
+        for (i, start, _), result in zip(group, run(padded, lengths), strict=True):
+            results[i].append((start / sample_rate_hz, result))
+
+    group: list = []
+    for job in sorted(jobs, key=lambda j: len(j[2])):
+        if group and len(job[2]) * (len(group) + 1) > budget:
+            run_group(group)
+            group = []
+        group.append(job)
+    if group:
+        run_group(group)
+    return [sorted(parts, key=lambda p: p[0]) for parts in results]

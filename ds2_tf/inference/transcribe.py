@@ -36,7 +36,8 @@ def streaming_transcribers(model, config, alphabet, chunk_frames: int = 32):
 
 def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=sys.stdout,
                      streaming: bool = False, piece_seconds: float = 0.5, output: str = "text",
-                     out_dir=None, nbest: int = 0, **lm_options) -> int:
+                     out_dir=None, nbest: int = 0, recognizer: Recognizer | None = None,
+                     prog: str = "ds2 transcribe", **lm_options) -> int:
     """Prints ``path<TAB>transcript`` per file (``output="json"``: one JSON object per line with
     word timings and confidence, :mod:`ds2_tf.decoding.alignment`); returns the number of files
     that failed.
@@ -45,14 +46,17 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
     each changed partial result is printed as ``path<TAB>… partial`` before the final line. A
     partial is the text since the last pause (so it stays short on an hour-long recording); the
     final line is the whole transcript.
+
+    ``recognizer`` replaces the model that ``run_dir`` names (``ds2 client`` passes one whose
+    model is a TF Serving deployment); ``prog`` starts the error lines.
     """
     from ds2_tf.inference.exported import export_kind
 
-    exported = export_kind(run_dir) is not None
+    exported = recognizer is None and export_kind(run_dir) is not None
     if exported and streaming:
         raise ValueError(f"{run_dir}: --stream needs a run directory or released model, not an "
                          "export")
-    config = None if exported else run_files(run_dir)[0]
+    config = None if exported or recognizer else run_files(run_dir)[0]
     if output != "text" and streaming:
         raise ValueError(f"--format {output} needs whole inputs: drop --stream")
     if nbest and (decoder == "greedy" or output != "json"):
@@ -72,7 +76,8 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
         raise ValueError(f"{run_dir}: --stream needs a unidirectional model (preset 'streaming'); "
                          "this run is bidirectional")
     # the decoder is set up before the model loads: a missing LM fails fast
-    recognizer = Recognizer.load(run_dir, decoder, beam_width=beam_width, **lm_options)
+    if recognizer is None:
+        recognizer = Recognizer.load(run_dir, decoder, beam_width=beam_width, **lm_options)
     model, config, alphabet = recognizer.model, recognizer.config, recognizer.alphabet
     decode_fn = recognizer.decode_fn
     new_transcriber = streaming_transcribers(model, config, alphabet) if streaming else None
@@ -106,11 +111,11 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
         try:
             audio = load_waveform(path, config.features.sample_rate_hz)
         except AudioError as err:
-            print(f"ds2 transcribe: error: {path}: {err}", file=sys.stderr)
+            print(f"{prog}: error: {path}: {err}", file=sys.stderr)
             failures += 1
             continue
         if len(audio) < config.features.window_samples:
-            print(f"ds2 transcribe: error: {path}: audio shorter than one "
+            print(f"{prog}: error: {path}: audio shorter than one "
                   f"{config.features.window_ms:g} ms frame", file=sys.stderr)
             failures += 1
             continue
