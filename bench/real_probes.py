@@ -1,12 +1,16 @@
-"""Is the real-recording gap at the input? Greedy CER of one run on the real recordings after
-simple input changes, and with batch-norm statistics taken from each utterance itself (AdaBN).
+"""Is the real-recording gap at the input? Greedy CER of one model on real recordings after
+simple input changes (level, band, speed, tempo, pitch, trimmed silence), and optionally with
+batch-norm statistics taken from each utterance itself (AdaBN).
 
-    python bench/real_probes.py --run bench/out/accuracy/k10noise30/run \
-        --real-csv bench/out/accuracy/k10noise30/real.csv [--label real_probes]
+    python bench/real_probes.py --run ds2_small_en \
+        --real-csv STATE/eval/real_speech/source/asterisk_dev.csv --label real_probes_v11 [--adabn]
 
-If a level, band or speed mismatch (or a shift of the features' distribution) caused the errors,
-one of these would lower the CER a lot. Diagnostics only: the AdaBN row uses the test audio's own
-statistics, which a benchmark result must not.
+If a level, band, speed or voice mismatch (or a shift of the features' distribution) caused the
+errors, one of these would lower the CER a lot, and would say which training augmentation to
+widen. Run it on a dev split (``asterisk_dev``), never on a reported one, when it is used to
+choose. Diagnostics only: the AdaBN row uses the test audio's own statistics, which a benchmark
+result must not. Transcribed in length-sorted batches by the traced recognizer (``--adabn`` runs
+the Keras model eagerly, one utterance at a time: slow).
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import save  # noqa: E402
-from tfrecords_tools.audio_effects import band_pass  # noqa: E402
+from tfrecords_tools.audio_effects import band_pass, pitch_shift, trim_silence  # noqa: E402
 
 RATE = 16000
 
@@ -51,53 +55,71 @@ PROBES = {
     "0.9x speed": lambda x: faster(x, 0.9),
     "1.1x speed": lambda x: faster(x, 1.1),
     "1.2x speed": lambda x: faster(x, 1.2),
+    "0.9x tempo, pitch kept": lambda x: tempo(x, 0.9),
+    "1.1x tempo, pitch kept": lambda x: tempo(x, 1.1),
+    "1.2x tempo, pitch kept": lambda x: tempo(x, 1.2),
+    "pitch −300 cents": lambda x: pitch_shift(x, -300),
+    "pitch +300 cents": lambda x: pitch_shift(x, 300),
+    "silence trimmed to 0.15 s": trim_silence,
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    import tensorflow as tf
+def tempo(x: np.ndarray, factor: float) -> np.ndarray:
+    """``factor``× faster with the pitch (and formants) put back: speed, then sox's pitch."""
+    return pitch_shift(faster(x, factor), -1200 * np.log2(factor))
 
-    from ds2_tf.decoding.ctc import make_decoder
+
+def main(argv: list[str] | None = None) -> int:
+    import ds2_tf
     from ds2_tf.evaluation.metrics import error_rates
-    from ds2_tf.model.run_dir import load_run
     from tfrecords_tools.audio import load_waveform
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True)
-    parser.add_argument("--real-csv", required=True, help="path,transcript rows (bench/accuracy)")
+    parser.add_argument("--run", required=True, help="a run directory or a released model name")
+    parser.add_argument("--real-csv", required=True, help="path,transcript rows (bench/accuracy, "
+                        "or bench/real_speech.py's source/SPLIT.csv)")
     parser.add_argument("--label", default="real_probes")
+    parser.add_argument("--adabn", action="store_true", help="add the AdaBN row (eager: slow)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args(argv)
-    model, _, alphabet = load_run(args.run)
-    decode = make_decoder(alphabet, "greedy", None, run_dir=args.run)
+    recognizer = ds2_tf.load_model(args.run)
     rows = list(csv.DictReader(open(args.real_csv, newline="")))
     refs = [row["transcript"] for row in rows]
     audio = [load_waveform(row["path"], RATE) for row in rows]
-    saved = [w.numpy() for w in model.non_trainable_weights]
-
-    def transcribe(waveforms, batch_statistics=False):
-        hyps = []
-        for x in waveforms:
-            out = model({"waveform": tf.constant(x[None]), "num_samples": tf.constant([len(x)])},
-                        training=batch_statistics)
-            hyps.append(decode(out["logits"].numpy(), out["output_length"].numpy())[0])
-        for weight, value in zip(model.non_trainable_weights, saved):
-            weight.assign(value)  # training=True moved the BN averages: put them back
-        return hyps
 
     results = []
     for name, probe in PROBES.items():
-        hyps = transcribe([probe(x) for x in audio])
+        hyps = recognizer.transcribe([probe(x) for x in audio])
         results.append({"probe": name, **error_rates(refs, hyps), "hypotheses": hyps})
-    hyps = transcribe(audio, batch_statistics=True)
-    results.append({"probe": "BN statistics from each utterance (AdaBN)",
-                    **error_rates(refs, hyps), "hypotheses": hyps})
-    lines = [f"Greedy CER / WER of `{args.run}` on {len(rows)} real recordings after each input "
-             "change (diagnostic).", "", "| probe | CER | WER |", "|---|---|---|"]
+        print(f"{name}: CER {100 * results[-1]['cer']:.1f} %", flush=True)
+    if args.adabn:
+        hyps = adabn_transcripts(recognizer, audio)
+        results.append({"probe": "BN statistics from each utterance (AdaBN)",
+                        **error_rates(refs, hyps), "hypotheses": hyps})
+    lines = [f"Greedy CER / WER of `{args.run}` on {len(rows)} real recordings "
+             f"(`{Path(args.real_csv).name}`) after each input change (diagnostic).", "",
+             "| probe | CER | WER |", "|---|---|---|"]
     lines += [f"| {r['probe']} | {100 * r['cer']:.1f} % | {100 * r['wer']:.1f} % |" for r in results]
-    save(args.out, args.label, {"run": args.run, "results": results}, lines)
+    save(args.out, args.label, {"run": args.run, "real_csv": args.real_csv, "results": results},
+         lines)
     return 0
+
+
+def adabn_transcripts(recognizer, audio) -> list[str]:
+    """Each utterance through the Keras model with training=True (its own BN statistics)."""
+    import tensorflow as tf
+
+    model = recognizer.model
+    saved = [w.numpy() for w in model.non_trainable_weights]
+    hyps = []
+    for x in audio:
+        out = model({"waveform": tf.constant(x[None]), "num_samples": tf.constant([len(x)])},
+                    training=True)
+        hyps.append(recognizer.decode_fn(out["logits"].numpy(), out["output_length"].numpy())[0])
+        for weight, value in zip(model.non_trainable_weights, saved):
+            weight.assign(value)  # training=True moved the BN averages: put them back
+    return hyps
 
 
 if __name__ == "__main__":
