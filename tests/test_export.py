@@ -182,9 +182,14 @@ def test_grpc_predict_through_a_prediction_service(loaded, keras_model, synth_co
         server.stop(None)
 
 
-def test_rest_instances_and_inputs_forms(loaded, keras_model, synth_corpus):
-    """A loopback server that answers TF Serving's REST predict API from the SavedModel."""
+def test_rest_instances_and_inputs_forms(loaded, exported, keras_model, synth_corpus, tmp_path,
+                                        capsys):
+    """A loopback server that answers TF Serving's REST predict API from the SavedModel; `ds2
+    client --rest` through it, in both forms, with and without the export's assets."""
     import base64
+
+    from export.serving_client import main as client_main
+    from tests.conftest import write_audio
 
     from export.serving_client import predict_rest, rest_body
 
@@ -225,6 +230,14 @@ def test_rest_instances_and_inputs_forms(loaded, keras_model, synth_corpus):
             replies = predict_rest(url, "ds2", rest_body(waveforms=audio, form=form),
                                    outputs=("transcript", "output_length"))
             assert replies["transcript"] == want and len(replies["output_length"]) == 2
+            wavs = [str(write_audio(tmp_path / f"{i}.wav", a)) for i, a in enumerate(audio)]
+            for export in ([], ["--export", exported[1]["saved_model"], "--format", "json"]):
+                capsys.readouterr()
+                assert client_main(["--rest", url, "--form", form, *export, *wavs]) == 0
+                lines = capsys.readouterr().out.splitlines()
+                texts = ([json.loads(line)["text"] for line in lines] if export else
+                         [line.split("\t", 1)[1] for line in lines])
+                assert texts == want
     finally:
         server.shutdown()
 
