@@ -34,7 +34,7 @@ def streaming_transcribers(model, config, alphabet, chunk_frames: int = 32):
     return new_transcriber
 
 
-def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=sys.stdout,
+def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=None,
                      streaming: bool = False, piece_seconds: float = 0.5, output: str = "text",
                      out_dir=None, nbest: int = 0, recognizer: Recognizer | None = None,
                      prog: str = "ds2 transcribe", **lm_options) -> int:
@@ -52,6 +52,7 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=s
     """
     from ds2_tf.inference.exported import export_kind
 
+    stream = stream or sys.stdout  # looked up per call: sys.stdout may be replaced after import
     exported = recognizer is None and export_kind(run_dir) is not None
     if exported and streaming:
         raise ValueError(f"{run_dir}: --stream needs a run directory or released model, not an "
