@@ -237,7 +237,9 @@ def test_rest_instances_and_inputs_forms(loaded, exported, keras_model, synth_co
                 lines = capsys.readouterr().out.splitlines()
                 texts = ([json.loads(line)["text"] for line in lines] if export else
                          [line.split("\t", 1)[1] for line in lines])
-                assert texts == want
+                # Transcripts, unlike the raw signature output, have their spaces normalized
+                # (an untrained model may start with a space).
+                assert texts == [" ".join(text.split()) for text in want]
     finally:
         server.shutdown()
 
