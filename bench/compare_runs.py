@@ -7,13 +7,12 @@ bootstrap against a control: which differences a split can tell from noise.
 Each DIR holds ``eval-SPLIT-DECODER.tsv`` (e.g. written with ``ds2 evaluate --report``). For each
 split: every run's corpus-level CER and WER, and the share of 2000 paired resamples of the
 utterances in which its CER is below the control's (``ds2_tf.evaluation.metrics
-.paired_bootstrap``, the test ``ds2 release`` uses). A run or split without a report is left out
+.cer_lower_share``, the test ``ds2 release`` uses). A run or split without a report is left out
 with a one-line note. → bench/results/NAME.{json,md}
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -23,16 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report import save  # noqa: E402
 
-from ds2_tf.evaluation.metrics import char_edits, error_rates, paired_bootstrap  # noqa: E402
-
-
-def read_report(path: Path) -> dict[str, tuple[str, str]] | None:
-    """utt_id → (reference, hypothesis); None when the report is missing."""
-    if not path.is_file():
-        return None
-    with open(path, newline="", encoding="utf-8") as handle:
-        return {row["utt_id"]: (row["reference"], row["hypothesis"])
-                for row in csv.DictReader(handle, delimiter="\t")}
+from ds2_tf.evaluation.evaluate import read_report  # noqa: E402
+from ds2_tf.evaluation.metrics import cer_lower_share, error_rates  # noqa: E402
 
 
 def compare(runs: dict[str, Path], control: str, splits: list[str], decoder: str) -> dict:
@@ -41,12 +32,11 @@ def compare(runs: dict[str, Path], control: str, splits: list[str], decoder: str
     for split in splits:
         reports = {}
         for name, folder in runs.items():
-            report = read_report(folder / f"eval-{split}-{decoder}.tsv")
-            if report is None:
-                print(f"note: {name}: {folder}/eval-{split}-{decoder}.tsv missing; left out",
-                      file=sys.stderr)
+            path = folder / f"eval-{split}-{decoder}.tsv"
+            if path.is_file():
+                reports[name] = read_report(path)
             else:
-                reports[name] = report
+                print(f"note: {name}: {path} missing; left out", file=sys.stderr)
         if not reports:
             continue
         result[split] = {}
@@ -56,12 +46,10 @@ def compare(runs: dict[str, Path], control: str, splits: list[str], decoder: str
             rates = error_rates([report[i][0] for i in ids], [report[i][1] for i in ids])
             entry = {"cer": rates["cer"], "wer": rates["wer"], "num_utterances": len(ids)}
             if base is not None and name != control:
-                shared = [i for i in sorted(set(ids) & set(base)) if report[i][0].strip()]
-                if shared:
-                    entry["lower_than_control"] = paired_bootstrap(
-                        [char_edits(*base[i]) for i in shared],
-                        [char_edits(*report[i]) for i in shared],
-                        [len(report[i][0]) for i in shared])
+                try:
+                    entry["lower_than_control"] = cer_lower_share(base, report)
+                except ValueError:  # no utterance with a reference in both: nothing to test
+                    pass
             result[split][name] = entry
     return result
 

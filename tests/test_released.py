@@ -153,6 +153,20 @@ def test_paired_bootstrap_tells_a_real_gain_from_noise():
         paired_bootstrap([1, 2], [1], [10, 10])
 
 
+def test_cer_lower_share_compares_two_reports_on_the_utterances_they_share():
+    from ds2_tf.evaluation.metrics import cer_lower_share
+
+    refs = {f"u{i}": f"the quick brown fox number {i}" for i in range(80)}
+    wrong = {i: (r, r.replace("quick", "kwik")) for i, r in refs.items()}
+    right = {i: (r, r) for i, r in refs.items()}
+    right["only_here"] = ("a reference the other report lacks", "")  # not shared: left out
+    wrong["u0"], right["u0"] = ("", "x"), ("", "")  # no reference: left out
+    assert cer_lower_share(wrong, right) == 1.0 and cer_lower_share(right, wrong) == 0.0
+    assert cer_lower_share(wrong, wrong) == 0.0
+    with pytest.raises(ValueError, match="share no utterance"):
+        cer_lower_share(wrong, {"x": ("abc", "abc")})
+
+
 # Sentences in no training corpus of ds2_small_en (checked against its lm_text_train.txt), spoken
 # by flite's `slt`, a voice every `ds2 synth` corpus holds out of training.
 UNSEEN_SENTENCES = ("open the window and let the cool evening air into the room",

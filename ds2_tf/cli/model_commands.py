@@ -29,31 +29,13 @@ def cmd_models(args) -> int:
 
 
 def dev_rates(run, data, split, limit) -> dict:
-    """Corpus-level rates, plus ``per_utterance``: utterance id → (character edits, length)."""
-    import csv
-
-    from ds2_tf.evaluation.evaluate import evaluate
-    from ds2_tf.evaluation.metrics import char_edits
+    """Corpus-level rates, plus ``per_utterance``: utterance id → (reference, hypothesis)."""
+    from ds2_tf.evaluation.evaluate import evaluate, read_report
 
     with tempfile.TemporaryDirectory() as tmp:
         rates = evaluate(run, data, split=split, report=Path(tmp) / "eval.tsv", limit=limit)
-        with open(Path(tmp) / "eval.tsv", newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle, delimiter="\t"))
-    rates["per_utterance"] = {row["utt_id"]: (char_edits(row["reference"], row["hypothesis"]),
-                                              len(row["reference"]))
-                              for row in rows if row["reference"].strip()}
+        rates["per_utterance"] = read_report(Path(tmp) / "eval.tsv")
     return rates
-
-
-def confidence_better(candidate: dict, shipped: dict) -> float:
-    """Paired bootstrap over the utterances both were scored on: the share of resamples in which
-    the candidate's CER is lower."""
-    from ds2_tf.evaluation.metrics import paired_bootstrap
-
-    ids = sorted(set(candidate["per_utterance"]) & set(shipped["per_utterance"]))
-    return paired_bootstrap([shipped["per_utterance"][i][0] for i in ids],
-                            [candidate["per_utterance"][i][0] for i in ids],
-                            [candidate["per_utterance"][i][1] for i in ids])
 
 
 def parse_dev_sets(main_data: str, main_split: str, also: list[str]) -> list[tuple[str, str]]:
@@ -88,6 +70,7 @@ def release_decision(sets: list[dict], confidence: float) -> tuple[bool, str]:
 def cmd_release(args) -> int:
     """Ship RUN's weights as NAME only when they beat the shipped ones on dev (one or more sets)."""
     from ds2_tf.decoding.lm_beam import copy_lm_settings, load_lm_settings
+    from ds2_tf.evaluation.metrics import cer_lower_share
     from ds2_tf.model.released import CARD, RELEASED_ROOT, released_models, write_release
 
     if not 0 <= args.confidence <= 1:
@@ -108,8 +91,10 @@ def cmd_release(args) -> int:
         if shipped_name:
             shipped = dev_rates(args.name, data, split, args.limit)
             entry.update(shipped_cer=shipped["cer"],
-                         better=confidence_better(candidate, shipped),
-                         worse=confidence_better(shipped, candidate))
+                         better=cer_lower_share(shipped["per_utterance"],
+                                                candidate["per_utterance"]),
+                         worse=cer_lower_share(candidate["per_utterance"],
+                                               shipped["per_utterance"]))
             print(f"{args.name} (shipped, version {version - 1}): {label} CER "
                   f"{100 * shipped['cer']:.2f}%; the candidate is lower in "
                   f"{100 * entry['better']:.0f} % of paired bootstrap resamples (needs "

@@ -45,6 +45,13 @@ def decode_outputs(decode_fn, outputs) -> list[str]:
     return [decode_fn(logits[None], [length])[0] for logits, length in outputs]
 
 
+def read_report(path) -> dict[str, tuple[str, str]]:
+    """utt_id → (reference, hypothesis) from a report ``evaluate`` wrote."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {row["utt_id"]: (row["reference"], row["hypothesis"])
+                for row in csv.DictReader(handle, delimiter="\t")}
+
+
 def evaluate(run_dir, data_dir, split="test", decoder="greedy", beam_width=None, report=None,
              limit=None, **lm_options) -> dict:
     _, alphabet = run_files(run_dir)  # set the decoder up first: fail fast on a missing LM

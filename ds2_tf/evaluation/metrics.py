@@ -44,3 +44,16 @@ def paired_bootstrap(edits_a, edits_b, lengths, resamples: int = 2000, seed: int
     draws = np.random.default_rng(seed).integers(0, len(lengths), (resamples, len(lengths)))
     gain = edits_a[draws].sum(axis=1) - edits_b[draws].sum(axis=1)  # same lengths: compare edits
     return float(np.mean(gain > 0))
+
+
+def cer_lower_share(base: dict[str, tuple[str, str]], candidate: dict[str, tuple[str, str]],
+                    resamples: int = 2000) -> float:
+    """``paired_bootstrap`` of two models' (reference, hypothesis) per utterance id, over the
+    utterances both were scored on (empty references left out): the share of resamples in which
+    ``candidate``'s CER is below ``base``'s."""
+    ids = sorted(i for i in set(base) & set(candidate) if base[i][0].strip())
+    if not ids:
+        raise ValueError("the two reports share no utterance with a reference")
+    return paired_bootstrap([char_edits(*base[i]) for i in ids],
+                            [char_edits(*candidate[i]) for i in ids],
+                            [len(base[i][0]) for i in ids], resamples=resamples)
