@@ -207,12 +207,13 @@ class ServedTranscripts:
         self._infer = infer
 
     def transcribe(self, waveforms, sample_rate_hz: int = 16000) -> list[str]:
+        from ds2_tf.decoding.alignment import join_texts
         from ds2_tf.inference.recognizer import run_in_pieces
 
         def texts(padded, lengths):
             return self._infer({"waveform": padded, "num_samples": lengths})["transcript"]
 
-        return [" ".join(" ".join(text for _, text in parts).split())
+        return [join_texts(text for _, text in parts)
                 for parts in run_in_pieces(list(waveforms), sample_rate_hz, texts)]
 
 

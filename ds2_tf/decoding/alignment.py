@@ -128,6 +128,12 @@ def greedy_transcript(logits: np.ndarray, length: int, alphabet: Alphabet, clock
     return Transcript(text, duration_s, confidence, words)
 
 
+def join_texts(texts) -> str:
+    """Consecutive pieces' texts as one: words separated by one space, none at the ends (a
+    CTC decode may begin or end a piece with a space)."""
+    return " ".join(" ".join(texts).split())
+
+
 def join_pieces(pieces: list[tuple[float, float, Transcript]], duration_s: float,
                 nbest: int = 0) -> Transcript:
     """One recording's transcript from its pieces' ``(start_s, end_s, transcript)``, in order:
@@ -141,7 +147,6 @@ def join_pieces(pieces: list[tuple[float, float, Transcript]], duration_s: float
     alternatives = []
     for k in range(nbest):
         picks = [p.alternatives[min(k, len(p.alternatives) - 1)] for _, _, p in pieces]
-        alternatives.append({"text": " ".join(" ".join(a["text"] for a in picks).split()),
+        alternatives.append({"text": join_texts(a["text"] for a in picks),
                              "score": sum(a["score"] for a in picks)})
-    text = " ".join(" ".join(p.text for _, _, p in pieces).split())
-    return Transcript(text, duration_s, confidence, words, alternatives)
+    return Transcript(join_texts(p.text for _, _, p in pieces), duration_s, confidence, words, alternatives)

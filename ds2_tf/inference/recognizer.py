@@ -51,11 +51,10 @@ class Recognizer:
         """One waveform ([N] float in [-1, 1]) → its text; a list of them → a list of texts."""
         single = isinstance(waveforms, np.ndarray) and waveforms.ndim == 1
         batch = [waveforms] if single else list(waveforms)
-        texts = []
-        for parts in self._piece_outputs(batch, sample_rate_hz):
-            words = " ".join(self.decode_fn(logits[None], [len(logits)])[0]
-                             for _, logits in parts).split()
-            texts.append(" ".join(words))
+        from ds2_tf.decoding.alignment import join_texts
+
+        texts = [join_texts(self.decode_fn(logits[None], [len(logits)])[0] for _, logits in parts)
+                 for parts in self._piece_outputs(batch, sample_rate_hz)]
         return texts[0] if single else texts
 
     def transcripts(self, waveforms, sample_rate_hz: int = 16000, nbest: int = 0) -> list:
