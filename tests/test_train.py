@@ -382,8 +382,8 @@ def test_init_from_rejects_another_network_alphabet_or_a_missing_run(synth_corpu
         .save(other_window / "config.json")
     Alphabet.from_transcripts(["abc"]).save(other_window / "alphabet.json")
     cases = [("tiny-streaming", source, "--init-from needs the same network and features; the "
-                                        "networks differ (that run is preset 'tiny', "
-                                        "normalization 'global'; this one 'tiny-streaming'"),
+                                        "networks differ (that run is preset 'tiny'; "
+                                        "this one 'tiny-streaming')"),
              ("tiny", other_window, "the features differ (that run is preset 'tiny', "
                                     "FeatureConfig(sample_rate_hz=16000, window_ms=32.0"),
              ("tiny", source, "--init-from needs the same alphabet as the corpus"),

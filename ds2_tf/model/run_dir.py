@@ -92,13 +92,14 @@ def warm_start_weights(config: RunConfig, alphabet: Alphabet, source_run: str | 
     if (dataclasses.replace(source_config.model, **compute)
             != dataclasses.replace(config.model, **compute)
             or same_features != config.features):
-        differs = "features" if same_features != config.features else "networks"
-        mine, theirs = ((config.features, source_config.features) if differs == "features" else
-                        (f"normalization {config.features.normalization!r}",
-                         f"normalization {source_config.features.normalization!r}"))
+        if same_features != config.features:
+            differs, theirs, mine = ("features", f", {source_config.features}",
+                                     f", {config.features}")
+        else:  # the presets name the networks
+            differs, theirs, mine = "networks", "", ""
         raise ValueError(f"{source_run}: --init-from needs the same network and features; the "
-                         f"{differs} differ (that run is preset {source_config.preset!r}, "
-                         f"{theirs}; this one {config.preset!r}, {mine})")
+                         f"{differs} differ (that run is preset {source_config.preset!r}"
+                         f"{theirs}; this one {config.preset!r}{mine})")
     if source_config.features.normalization != config.features.normalization:
         print(f"note: {source_run} was trained with {source_config.features.normalization!r} "
               f"feature normalization, this run uses {config.features.normalization!r}: its "
