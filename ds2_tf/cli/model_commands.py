@@ -1,4 +1,5 @@
-"""``ds2 models`` and ``ds2 release``: the released models shipped in the package."""
+"""``ds2 models``, ``ds2 release`` and ``ds2 average``: the released models shipped in the package
+and the runs that may become one."""
 from __future__ import annotations
 
 import json
@@ -136,6 +137,17 @@ def cmd_release(args) -> int:
     return 0
 
 
+def cmd_average(args) -> int:
+    """A run whose weights are the weighted mean of several runs' (``ds2_tf.model.averaging``)."""
+    from ds2_tf.model.averaging import average_runs
+
+    out = average_runs(args.run, args.weight or None, args.out)
+    shares = json.loads((out / "averaged.json").read_text())["runs"]
+    parts = " + ".join(f"{share['weight']:.2f} × {share['run']}" for share in shares)
+    print(f"averaged {parts} → {out}")
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("models", help="list the released models shipped in the package")
     p.add_argument("name", nargs="?", default=None, help="only this one")
@@ -159,3 +171,12 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="release even if not better on dev")
     p.add_argument("--notes", default="", help="a line for the card (what changed)")
     p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("average", help="a run whose weights are the weighted mean of several "
+                                       "runs' (fine-tuned from one start), e.g. to release")
+    p.add_argument("--run", action="append", required=True, metavar="RUN",
+                   help="a run directory or released model name (two or more)")
+    p.add_argument("--weight", action="append", type=float, default=[], metavar="W",
+                   help="one per --run, in order (default: equal); normalized to sum to 1")
+    p.add_argument("--out", required=True, help="the new run directory")
+    p.set_defaults(func=cmd_average)

@@ -77,6 +77,21 @@ def load_weights_file(model, path: str | Path) -> None:
                          "truncated, damaged or from another network") from None
 
 
+# How layers compute (conv_algorithm, rnn_loop, model_parallel) does not change the weights.
+COMPUTE_ONLY = {"conv_algorithm": "auto", "rnn_loop": "auto", "model_parallel": "none"}
+
+
+def same_layers(a: RunConfig, b: RunConfig) -> bool:
+    """Whether the two configs build the same layers, so that weights of one fit the other."""
+    return (dataclasses.replace(a.model, **COMPUTE_ONLY)
+            == dataclasses.replace(b.model, **COMPUTE_ONLY))
+
+
+def same_network(a: RunConfig, b: RunConfig) -> bool:
+    """The same layers on the same features: weights that mean the same thing in both."""
+    return same_layers(a, b) and a.features == b.features
+
+
 def warm_start_weights(config: RunConfig, alphabet: Alphabet, source_run: str | Path) -> Path:
     """The weights file a run fine-tuned from ``source_run`` starts from, once the network,
     features and alphabet are checked to match. Loading it also brings the source's feature
@@ -85,13 +100,9 @@ def warm_start_weights(config: RunConfig, alphabet: Alphabet, source_run: str | 
     its shape and scale and loses only a per-utterance offset, which fine-tuning adapts to (a
     note says so)."""
     source_config, source_alphabet = run_files(source_run)
-    # How layers compute (conv_algorithm, rnn_loop, model_parallel) does not change the weights.
-    compute = {"conv_algorithm": "auto", "rnn_loop": "auto", "model_parallel": "none"}
     same_features = dataclasses.replace(source_config.features,
                                         normalization=config.features.normalization)
-    if (dataclasses.replace(source_config.model, **compute)
-            != dataclasses.replace(config.model, **compute)
-            or same_features != config.features):
+    if not same_layers(source_config, config) or same_features != config.features:
         if same_features != config.features:
             differs, theirs, mine = ("features", f", {source_config.features}",
                                      f", {config.features}")
