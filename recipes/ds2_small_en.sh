@@ -4,6 +4,8 @@
 #   recipes/ds2_small_en.sh corpus           # ~22 h of synthetic speech, 3650 speakers (resumable)
 #   recipes/ds2_small_en.sh train MINUTES    # one more training stage, from the newest stage
 #                                            # (or the released model, or from scratch)
+#   recipes/ds2_small_en.sh average WEIGHT   # the newest stage averaged with its start
+#                                            # (share WEIGHT to the stage) as the next stage
 #   recipes/ds2_small_en.sh release          # ship the newest stage if it beats the shipped
 #                                            # ds2_small_en beyond chance (ds2 release: paired
 #                                            # bootstrap, 95 %) on dev or on real speech's dev
@@ -122,14 +124,44 @@ train() {  # train MINUTES: stage N+1 starts from stage N's best weights (or the
     --precision "$PRECISION" --max-minutes "$minutes" $TRAIN_FLAGS $continue_flags "${init[@]}"
 }
 
-release() {  # the newest finished stage, if it beats the shipped model on dev
+shipped_version() {  # "ds2_small_en vN": the shipped model, by its card
+  echo "ds2_small_en v$(sed -n 's/^ *"version": *\([0-9]*\).*/\1/p' \
+    ds2_tf/released/ds2_small_en/card.json)"
+}
+
+finished_stage() {  # the newest stage directory, which must have finished
   local last
   last=$(ls -d "$STATE"/stages/[0-9]*/ 2>/dev/null | sort | tail -n 1)
   [ -n "$last" ] && [ -f "$last/train_summary.json" ] || { echo "no finished stage" >&2; exit 1; }
+  echo "${last%/}"
+}
+
+average() {  # average WEIGHT: the newest finished stage (share WEIGHT) averaged with the weights
+             # it started from (1 - WEIGHT) → the next stage, which `release` gates like any
+             # other. A stage aimed at one kind of speech may cost another; a point between it
+             # and its start can keep most of both (ds2 average; docs/models.md, version 12).
+  local weight=${1:?weight} last start n rest
+  rest=$(awk -v w="$weight" 'BEGIN { if (w <= 0 || w >= 1) exit 1; print 1 - w }') ||
+    { echo "average WEIGHT: a share between 0 and 1, not $weight" >&2; exit 2; }
+  last=$(finished_stage)
+  [ -f "$last/init_from" ] || { echo "$last started from scratch: nothing to average" >&2; exit 1; }
+  start=$(cat "$last/init_from")
+  n=$(printf '%02d' $(( 10#$(basename "$last") + 1 )))
+  $DS2 average --run "$last" --weight "$weight" --run "$start" --weight "$rest" \
+    --out "$STATE/stages/$n"
+  local name="stage $(basename "$start")"
+  if [ "$start" = ds2_small_en ]; then name=$(shipped_version); fi
+  mkdir -p "$STATE/stages/$n"
+  echo "$weight × stage $(basename "$last") + $rest × $name" > "$STATE/stages/$n/averaged_from"
+}
+
+release() {  # the newest finished stage, if it beats the shipped model on dev
+  local last
+  last=$(finished_stage)/
   local from="from scratch"  # what the stage continued (a new STATE starts from the shipped model)
   [ -f "$last/init_from" ] && from="from $(cat "$last/init_from")"
-  [ "$from" = "from ds2_small_en" ] && from="from ds2_small_en v$(sed -n \
-    's/^ *"version": *\([0-9]*\).*/\1/p' ds2_tf/released/ds2_small_en/card.json)"
+  [ "$from" = "from ds2_small_en" ] && from="from $(shipped_version)"
+  [ -f "$last/averaged_from" ] && from="averaged: $(cat "$last/averaged_from")"
   tune "${last%/}" "${last%/}/lm.json"  # ships with the weights (`--decoder lm` by name)
   real_speech  # its Asterisk dev half is a second dev set: real speech may not get worse
   local also=()
@@ -199,9 +231,11 @@ evaluate() {  # evaluate MODEL OUT: a run directory or a released name; every fi
 case "${1:-all}" in
   corpus) corpus ;;
   train) train "${2:?usage: $0 train MINUTES}" ;;
+  average) average "${2:?usage: $0 average WEIGHT}" ;;
   release) release ;;
   evaluate) evaluate "${2:?usage: $0 evaluate MODEL OUT}" "${3:?usage: $0 evaluate MODEL OUT}" ;;
   all) corpus; train "${2:-120}"; release ;;
-  *) echo "usage: $0 corpus | train MINUTES | release | evaluate MODEL OUT | all [MINUTES]" >&2
+  *) echo "usage: $0 corpus | train MINUTES | average WEIGHT | release | evaluate MODEL OUT |" \
+       "all [MINUTES]" >&2
      exit 2 ;;
 esac

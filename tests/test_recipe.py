@@ -118,3 +118,23 @@ def test_the_lm_adds_english_text_and_leaves_dev_test_and_real_transcripts_out(t
     assert "lm_text_train.txt" in build and "english.txt" in build
     assert "--exclude-data" in build and "natural10" in build and "--prune 0 1 1 1" in build
     assert f"--exclude-manifest {real / 'real_all.csv'}" in build
+
+
+def test_average_puts_the_newest_stage_between_itself_and_its_start_as_the_next_stage(tmp_path):
+    stages = tmp_path / "state" / "stages"
+    run_recipe(tmp_path, "train", "5")
+    finish(stages / "01")
+    (average,) = run_recipe(tmp_path, "average", "0.7")
+    assert average.startswith(f"average --run {stages / '01'} --weight 0.7 --run ds2_small_en "
+                              f"--weight 0.3 --out {stages / '02'}")
+    finish(stages / "02")  # `ds2 average` writes it; the stand-in does not
+    (release,) = run_recipe(tmp_path, "release")
+    card = REPO / "ds2_tf" / "released" / "ds2_small_en" / "card.json"
+    version = json.loads(card.read_text(encoding="utf-8"))["version"]
+    assert f"--run {stages / '02'} " in release
+    assert f"stage 02 (averaged: 0.7 × stage 01 + 0.3 × ds2_small_en v{version})" in release
+    (third,) = run_recipe(tmp_path, "train", "5")  # the next stage continues the average
+    assert f"--out {stages / '03'}" in third and f"--init-from {stages / '02'}" in third
+    bad = subprocess.run(["bash", str(RECIPE), "average", "1.5"], capture_output=True, text=True,
+                         env={**os.environ, "STATE": str(tmp_path / "state")})
+    assert bad.returncode != 0 and "a share between 0 and 1, not 1.5" in bad.stderr
