@@ -149,4 +149,5 @@ def join_pieces(pieces: list[tuple[float, float, Transcript]], duration_s: float
         picks = [p.alternatives[min(k, len(p.alternatives) - 1)] for _, _, p in pieces]
         alternatives.append({"text": join_texts(a["text"] for a in picks),
                              "score": sum(a["score"] for a in picks)})
-    return Transcript(join_texts(p.text for _, _, p in pieces), duration_s, confidence, words, alternatives)
+    return Transcript(join_texts(p.text for _, _, p in pieces), duration_s, confidence, words,
+                      alternatives)
