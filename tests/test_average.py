@@ -44,12 +44,20 @@ def test_average_is_the_weighted_mean_and_loads_like_a_run(trained_run, synth_co
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["completed"] and [s["weight"] for s in summary["averaged_from"]] == [0.75, 0.25]
 
-    # A run averaged with its own release (float16 weights, by name) is that run: the same
-    # transcript of an utterance it learned.
+    # A released model averages by name: with its own release (float16 weights), a run stays
+    # itself to float16 precision.
     monkeypatch.setattr(released, "RELEASED_ROOT", tmp_path / "released")
     released.write_release(trained_run, "tiny_en", {"version": 1}, root=tmp_path / "released")
-    same = tmp_path / "same"
+    with_release = tmp_path / "with_release"
     assert ds2_main(["average", "--run", str(trained_run), "--run", "tiny_en",
+                     "--out", str(with_release)]) == 0
+    near, _, _ = load_run(with_release)
+    for a, b in zip(base.get_weights(), near.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-4)
+    # A run averaged with itself is that run, exactly: the same transcript of an utterance it
+    # learned.
+    same = tmp_path / "same"
+    assert ds2_main(["average", "--run", str(trained_run), "--run", str(trained_run),
                      "--out", str(same)]) == 0
     example = next(iter(split_examples(synth_corpus, "train")))
     waveform = np.frombuffer(example["audio"], "<i2").astype(np.float32) / 32768
