@@ -73,6 +73,7 @@ def cmd_release(args) -> int:
     from ds2_tf.decoding.lm_beam import copy_lm_settings, load_lm_settings
     from ds2_tf.evaluation.metrics import cer_lower_share
     from ds2_tf.model.released import CARD, RELEASED_ROOT, released_models, write_release
+    from ds2_tf.model.run_dir import SUMMARY
 
     if not 0 <= args.confidence <= 1:
         raise ValueError(f"--confidence {args.confidence:g}: a share between 0 and 1 (e.g. 0.95)")
@@ -115,7 +116,7 @@ def cmd_release(args) -> int:
         return out
 
     run = Path(args.run)
-    summary = run / "train_summary.json"
+    summary = run / SUMMARY
     dataset = json.loads((Path(args.data) / "dataset.json").read_text(encoding="utf-8"))
     card = {"name": args.name, "version": version, "source_run": str(run.resolve()),
             "dev": card_entry(scored[0]),
@@ -141,10 +142,9 @@ def cmd_average(args) -> int:
     """A run whose weights are the weighted mean of several runs' (``ds2_tf.model.averaging``)."""
     from ds2_tf.model.averaging import average_runs
 
-    out = average_runs(args.run, args.weight or None, args.out)
-    shares = json.loads((out / "averaged.json").read_text())["runs"]
+    shares = average_runs(args.run, args.weight or None, args.out)
     parts = " + ".join(f"{share['weight']:.2f} × {share['run']}" for share in shares)
-    print(f"averaged {parts} → {out}")
+    print(f"averaged {parts} → {args.out}")
     return 0
 
 

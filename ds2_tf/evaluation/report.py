@@ -10,7 +10,7 @@ import csv
 import json
 from pathlib import Path
 
-from ds2_tf.model.run_dir import CONFIG
+from ds2_tf.model.run_dir import CONFIG, SUMMARY
 
 
 def _read_history(run: Path) -> list[dict]:
@@ -83,8 +83,7 @@ def _dir_mb(path: Path) -> float:
 
 def results_table(run: Path, config: dict, data: Path | None = None,
                   export: Path | None = None) -> str:
-    summary = json.loads((run / "train_summary.json").read_text()) \
-        if (run / "train_summary.json").exists() else {}
+    summary = json.loads((run / SUMMARY).read_text()) if (run / SUMMARY).exists() else {}
     lines = ["| what | value |", "|---|---|"]
     if data is not None and (data / "dataset.json").exists():
         info = json.loads((data / "dataset.json").read_text())

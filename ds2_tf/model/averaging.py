@@ -20,16 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ds2_tf.model.run_dir import ALPHABET, BEST, CONFIG, load_run, run_files, same_network
+from ds2_tf.model.run_dir import (ALPHABET, BEST, CONFIG, SUMMARY, load_run, run_files,
+                                  same_network)
 from ds2_tf.model.released import resolve_run
 
-AVERAGED = "averaged.json"
-SUMMARY = "train_summary.json"
 
-
-def average_runs(runs: list[str | Path], weights: list[float] | None, out: str | Path) -> Path:
-    """Writes ``out`` (config, alphabet, best weights, ``averaged.json``, and a
-    ``train_summary.json`` that says the run was averaged, not trained) and returns it."""
+def average_runs(runs: list[str | Path], weights: list[float] | None,
+                 out: str | Path) -> list[dict]:
+    """Writes ``out`` (config, alphabet, best weights and a ``train_summary.json`` whose
+    ``averaged_from`` lists each run with its share) and returns that list."""
     if len(runs) < 2:
         raise ValueError("averaging needs at least two runs")
     weights = [1.0] * len(runs) if weights is None else [float(w) for w in weights]
@@ -69,10 +68,9 @@ def average_runs(runs: list[str | Path], weights: list[float] | None, out: str |
     model.save_weights(str(out / BEST))
     sources = [{"run": str(resolve_run(r).resolve()), "weight": float(w)}
                for r, w in zip(runs, share)]
-    (out / AVERAGED).write_text(json.dumps({"runs": sources}, indent=1) + "\n")
     (out / SUMMARY).write_text(json.dumps({"completed": True, "averaged_from": sources},
                                           indent=1) + "\n")
-    return out
+    return sources
 
 
 def _floating(value: np.ndarray) -> bool:

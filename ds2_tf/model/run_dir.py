@@ -25,6 +25,7 @@ ALPHABET = "alphabet.json"
 BEST = "best.weights.h5"
 LAST = "last.weights.h5"
 LAST_RAW = "last_raw.weights.h5"  # with --ema: the final weights before averaging
+SUMMARY = "train_summary.json"  # written when training completed (or the run was averaged)
 
 
 def run_files(run_dir: str | Path) -> tuple[RunConfig, Alphabet]:

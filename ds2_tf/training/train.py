@@ -22,6 +22,7 @@ from ds2_tf.model.run_dir import (
     load_weights_file,
     LAST,
     LAST_RAW,
+    SUMMARY,
     warm_start_weights,
 )
 from ds2_tf.private_apis import fit_under_ambient_strategy
@@ -93,7 +94,7 @@ def _train(data_dir, out_dir, preset_name, train_overrides, strategy_name, max_m
     info = read_dataset_json(data_dir)
     if "train" not in info.get("splits", {}):
         raise ValueError(f"{data_dir}/dataset.json has no 'train' split")
-    summary_path = out / "train_summary.json"
+    summary_path = out / SUMMARY
     if summary_path.exists() and (out / LAST).exists():
         summary = json.loads(summary_path.read_text())
         if summary.get("completed"):
