@@ -37,7 +37,7 @@ def finish(stage_dir):
 def test_stages_continue_the_released_model_then_each_other(tmp_path):
     stages = tmp_path / "state" / "stages"
     (first,) = run_recipe(tmp_path, "train", "5")
-    assert "--init-from ds2_small_en" in first and "--learning-rate 0.0003" in first
+    assert "--init-from ds2_small_en" in first and "--learning-rate 0.0001" in first
     assert "--no-sortagrad" in first  # a warm start skips the shortest-first epoch
     assert f"--out {stages / '01'}" in first and "--max-minutes 5" in first
     # interrupted (no train_summary.json): the same stage resumes with the same start
@@ -46,7 +46,7 @@ def test_stages_continue_the_released_model_then_each_other(tmp_path):
     finish(stages / "01")
     (second,) = run_recipe(tmp_path, "train", "7")
     assert f"--out {stages / '02'}" in second and f"--init-from {stages / '01'}" in second
-    assert "--learning-rate 0.0003" in second
+    assert "--learning-rate 0.0001" in second
     finish(stages / "02")
     (release,) = run_recipe(tmp_path, "release")
     assert f"--run {stages / '02'} " in release and f"(from {stages / '01'})" in release
