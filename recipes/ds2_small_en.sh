@@ -53,7 +53,8 @@ NO_KOKORO="--engines espeak,flite,festival,piper,rhvoice,pico,mbrola"
 # espeak6, piper50nk and naturalnk, which are espeak-ng or one Piper voice for half or more of their
 # speech: 15 minutes on this mix beat 15 on all ten by 1.2 points of CER on real speech's dev half
 # (asterisk_dev; docs/models.md, version 11), with dev unchanged.
-CORPORA=${CORPORA:-natural10 kokoro2 newvoices newvoices2 newvoices3 newvoices4 newvoices5 newvoices6}
+CORPORA=${CORPORA:-natural10 kokoro2 newvoices newvoices2 newvoices3 newvoices4 newvoices5
+ newvoices6}
 # shellcheck disable=SC2086
 CORPORA=$(echo $CORPORA)  # one space between names (they name the merged corpus)
 MERGED="$STATE/merged-${CORPORA// /+}"
