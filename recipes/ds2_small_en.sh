@@ -24,7 +24,7 @@
 #
 # The corpus is the mix measured best in bench/results/accuracy_merged_natural*.md: five corpora
 # (natural voices first, so its dev/test voices are the held-out ones), merged with `ds2 merge`,
-# plus newvoices (from stage 04 on), newvoices2 (05), newvoices3 (06), newvoices4 (07) and
+# plus newvoices (from stage 04 on), newvoices2 (05), newvoices3 (06), newvoices4 (07),
 # newvoices5 (08) and newvoices6 (stage 11, version 13): the same seed's held-out split with new
 # training speakers (--variation 1–6; the third draw still moved real speech 1.2 points,
 # docs/models.md version 9).
