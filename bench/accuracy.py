@@ -39,6 +39,8 @@ from real_speech import POCKETSPHINX as TESTDATA  # noqa: E402
 from real_speech import pocketsphinx_rates, pocketsphinx_rows, write_manifest  # noqa: E402
 from report import save  # noqa: E402
 
+from ds2_tf.model.run_dir import SUMMARY  # noqa: E402
+
 
 
 def ds2(*args: str) -> None:
@@ -141,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
               "no real-recording rows", file=sys.stderr)
 
     start = time.monotonic()
-    trained_before = (run / "train_summary.json").exists()
+    trained_before = (run / SUMMARY).exists()
     ds2("train", "--data", str(data), "--out", str(run), "--preset", args.preset,
         "--max-minutes", str(args.minutes), "--precision", args.precision,
         *shlex.split(args.train_args))
@@ -199,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                         "system": "pocketsphinx 0.8 (en-us acoustic model + LM)", **ps})
 
     info = json.loads((data / "dataset.json").read_text())
-    summary = json.loads((run / "train_summary.json").read_text())
+    summary = json.loads((run / SUMMARY).read_text())
     train = info["splits"]["train"]
     corpus = f"`ds2 synth {args.synth_args}`"
     if args.data:
