@@ -88,7 +88,7 @@ corpus() {
   # 400 new generated speakers, 300 new Kokoro blends, another sentence order (every corpus above
   # starts at the same sentences), and two thirds of it from the natural and neural engines.
   local variation name
-  for variation in 1 2 3 4 5 6; do  # only those named in CORPORA are made
+  for variation in 1 2 3 4 5 6 7; do  # only those named in CORPORA are made
     name=newvoices
     if [ "$variation" -gt 1 ]; then name+=$variation; fi
     synth "$name" --hours 2.5 --variation "$variation" --speed 0.9:1.1 --kokoro-blends 300 \
