@@ -26,7 +26,7 @@
 # (natural voices first, so its dev/test voices are the held-out ones), merged with `ds2 merge`,
 # plus newvoices (from stage 04 on), newvoices2 (05), newvoices3 (06), newvoices4 (07),
 # newvoices5 (08) and newvoices6 (stage 11, version 13): the same seed's held-out split with new
-# training speakers (--variation 1–6; the third draw still moved real speech 1.2 points,
+# training speakers (--variation N; the third draw still moved real speech 1.2 points,
 # docs/models.md version 9).
 # Training flags are the ones measured best for this 2-core CPU in float32: batches of 4000
 # frames (more, smaller steps) and no SpecAugment (accuracy_merged_natural_bf4k_120.md).
@@ -72,7 +72,20 @@ synth() {  # synth NAME FLAGS...: skipped when the corpus is complete or not in 
   echo "== $out: $((SECONDS - start)) s" >&2
 }
 
+draw() {  # draw NAME: N for the new-speaker draw NAME (newvoices: 1, newvoicesN: N ≥ 2)
+  case $1 in
+    newvoices) echo 1 ;;
+    newvoices*)
+      [[ ${1#newvoices} =~ ^([2-9]|[1-9][0-9]+)$ ]] || {
+        echo "error: corpus $1: a new-speaker draw is newvoices or newvoicesN, N ≥ 2" >&2
+        return 2; }
+      echo "${1#newvoices}" ;;
+  esac
+}
+
 corpus() {
+  local name
+  for name in $CORPORA; do draw "$name" >/dev/null || exit 2; done  # before hours of synthesis
   synth natural10 --hours 10 --noisy-test --speed 0.9:1.1 --engine-share piper=0.25 \
     --engine-share rhvoice=0.2 --engine-share mbrola=0.1 --engine-share pico=0.05 \
     --train-voices piper:joe-us
@@ -87,10 +100,11 @@ corpus() {
   # Other draws of the same seed (newvoices: --variation 1, newvoicesN: --variation N), each with
   # 400 new generated speakers, 300 new Kokoro blends, another sentence order (every corpus above
   # starts at the same sentences), and two thirds of it from the natural and neural engines.
+  # Whichever draws CORPORA names are made, so a new stage's new speakers need no edit here.
   local variation name
-  for variation in 1 2 3 4 5 6 7; do  # only those named in CORPORA are made
-    name=newvoices
-    if [ "$variation" -gt 1 ]; then name+=$variation; fi
+  for name in $CORPORA; do
+    variation=$(draw "$name")
+    [ -n "$variation" ] || continue
     synth "$name" --hours 2.5 --variation "$variation" --speed 0.9:1.1 --kokoro-blends 300 \
       --engine-share kokoro=0.3 --engine-share piper=0.1 --engine-share rhvoice=0.15 \
       --engine-share pico=0.1 --engine-share mbrola=0.05 --train-voices piper:joe-us

@@ -13,8 +13,9 @@ from conftest import REPO
 RECIPE = REPO / "recipes" / "ds2_small_en.sh"
 
 
-def run_recipe(tmp_path, *args, **env):
-    """Run the recipe with DS2 = a script that logs its arguments; returns the logged lines."""
+def run_recipe(tmp_path, *args, command=None, returncode=0, **env):
+    """Run the recipe with DS2 = a script that logs its arguments; returns the logged lines of
+    `ds2 COMMAND` (default: the recipe's own command name, e.g. train)."""
     log = tmp_path / "ds2.log"
     fake = tmp_path / "ds2"
     fake.write_text(f'#!/usr/bin/env bash\necho "$*" >> {log}\n')
@@ -26,8 +27,11 @@ def run_recipe(tmp_path, *args, **env):
     result = subprocess.run(["bash", str(RECIPE), *args], capture_output=True, text=True,
                             env={**os.environ, "DS2": str(fake), "PYTHON": str(python),
                                  "STATE": str(tmp_path / "state"), **env})
-    assert result.returncode == 0, result.stderr
-    return [line for line in log.read_text().splitlines() if line.startswith(args[0])]
+    assert result.returncode == returncode, result.stderr
+    if returncode:
+        return result.stderr
+    return [line for line in log.read_text().splitlines()
+            if line.startswith(command or args[0])]
 
 
 def finish(stage_dir):
@@ -54,6 +58,20 @@ def test_stages_continue_the_released_model_then_each_other(tmp_path):
     (third,) = run_recipe(tmp_path, "train", "3", FROM=str(stages / "01"))
     assert f"--out {stages / '03'}" in third and f"--init-from {stages / '01'}" in third
     assert (stages / "03" / "init_from").read_text().strip() == str(stages / "01")
+
+
+def test_corpus_makes_each_new_speaker_draw_that_corpora_names(tmp_path):
+    corpora = tmp_path / "state" / "corpora"
+    synths = run_recipe(tmp_path, "corpus", command="synth",
+                        CORPORA="natural10 newvoices newvoices12")
+    assert [line.split()[2] for line in synths] == [
+        str(corpora / "natural10"), str(corpora / "newvoices"), str(corpora / "newvoices12")]
+    assert "--variation 1 " in synths[1] and "--variation 12 " in synths[2]
+    assert "--variation" not in synths[0]
+    for bad in ("newvoices1", "newvoices02", "newvoicesx"):  # draw 1 is `newvoices`
+        error = run_recipe(tmp_path, "corpus", returncode=2, CORPORA=f"natural10 {bad}")
+        assert f"corpus {bad}: a new-speaker draw is newvoices or newvoicesN" in error
+    assert "natural10" not in (tmp_path / "ds2.log").read_text()  # stopped before synthesis
 
 
 def test_from_scratch_has_no_init_and_the_preset_learning_rate(tmp_path):
