@@ -25,9 +25,9 @@
 # The corpus is the mix measured best in bench/results/accuracy_merged_natural*.md: five corpora
 # (natural voices first, so its dev/test voices are the held-out ones), merged with `ds2 merge`,
 # plus newvoices (from stage 04 on), newvoices2 (05), newvoices3 (06), newvoices4 (07),
-# newvoices5 (08) and newvoices6 (stage 11, version 13): the same seed's held-out split with new
-# training speakers (--variation N; the third draw still moved real speech 1.2 points,
-# docs/models.md version 9).
+# newvoices5 (08), newvoices6 (stage 11, version 13) and newvoices7 (stage 13, not yet released:
+# docs/models.md): the same seed's held-out split with new training speakers (--variation N;
+# the third draw still moved real speech 1.2 points, docs/models.md version 9).
 # Training flags are the ones measured best for this 2-core CPU in float32: batches of 4000
 # frames (more, smaller steps) and no SpecAugment (accuracy_merged_natural_bf4k_120.md).
 set -euo pipefail
@@ -54,7 +54,7 @@ NO_KOKORO="--engines espeak,flite,festival,piper,rhvoice,pico,mbrola"
 # speech: 15 minutes on this mix beat 15 on all ten by 1.2 points of CER on real speech's dev half
 # (asterisk_dev; docs/models.md, version 11), with dev unchanged.
 CORPORA=${CORPORA:-natural10 kokoro2 newvoices newvoices2 newvoices3 newvoices4 newvoices5
- newvoices6}
+ newvoices6 newvoices7}
 # shellcheck disable=SC2086
 CORPORA=$(echo $CORPORA)  # one space between names (they name the merged corpus)
 MERGED="$STATE/merged-${CORPORA// /+}"
