@@ -101,7 +101,7 @@ corpus() {
   # 400 new generated speakers, 300 new Kokoro blends, another sentence order (every corpus above
   # starts at the same sentences), and two thirds of it from the natural and neural engines.
   # Whichever draws CORPORA names are made, so a new stage's new speakers need no edit here.
-  local variation name
+  local variation
   for name in $CORPORA; do
     variation=$(draw "$name")
     [ -n "$variation" ] || continue
