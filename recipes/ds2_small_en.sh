@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds the released model `ds2_small_en` from nothing, or trains it further.
 #
-#   recipes/ds2_small_en.sh corpus           # ~22 h of synthetic speech, 3650 speakers (resumable)
+#   recipes/ds2_small_en.sh corpus           # ~27 h of synthetic speech, 4697 speakers (resumable)
 #   recipes/ds2_small_en.sh train MINUTES    # one more training stage, from the newest stage
 #                                            # (or the released model, or from scratch)
 #   recipes/ds2_small_en.sh average WEIGHT   # the newest stage averaged with its start
@@ -16,7 +16,7 @@
 #                                            # on test, test_noisy and real human speech
 #                                            # (bench/real_speech.py) → OUT/eval-SPLIT-DECODER.*
 #
-# CORPORA (default: eight of the eleven below) picks which corpora are synthesized and merged; the
+# CORPORA (default: nine of the twelve below) picks which corpora are synthesized and merged; the
 # first one gives dev and test, so keep natural10 first.
 # STATE (default ~/.cache/ds2-tf/ds2_small_en) keeps the corpora and every stage's run outside
 # git, so a later session continues where this one stopped (each stage starts from the previous
