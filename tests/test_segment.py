@@ -37,6 +37,30 @@ def test_short_and_silent_recordings_are_one_piece():
     assert len(pieces(np.zeros(10, np.float32), RATE)) == 1
 
 
+def test_batches_in_two_streams_give_the_same_results_in_order(monkeypatch):
+    import threading
+    import time
+
+    import ds2_tf.inference.recognizer as recognizer_module
+
+    monkeypatch.setattr(recognizer_module, "BATCH_SECONDS", 20.0)
+    waves = [speech(s, i) for i, s in enumerate([3, 7, 2, 45, 5, 4, 6, 2.5])]
+    threads = set()
+
+    def run(padded, lengths):  # per row: its samples' sum, so a row's result names its piece
+        threads.add(threading.get_ident())
+        time.sleep(0.05)  # long enough that the second thread takes the next batch
+        return [float(row[:n].sum()) for row, n in zip(padded, lengths)]
+
+    one = recognizer_module.run_in_pieces(waves, RATE, run, streams=1)
+    threads.clear()
+    two = recognizer_module.run_in_pieces(waves, RATE, run, streams=2)
+    assert two == one and len(threads) == 2  # same pieces, results and order, two threads
+    assert [len(parts) for parts in one] == [1, 1, 1, 2, 1, 1, 1, 1]  # 45 s: two pieces
+    for wave, parts in zip(waves, one):
+        assert np.isclose(sum(r for _, r in parts), wave.sum(), atol=1e-3)
+
+
 def test_a_long_recording_cut_at_pauses_keeps_every_word_once(trained_run, synth_corpus,
                                                              monkeypatch):
     """Training utterances of the tiny model joined with 1.5 s pauses, cut into pieces of at most

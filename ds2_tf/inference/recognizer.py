@@ -1,6 +1,8 @@
 """A trained model as one Python object: waveform in, text out (``ds2_tf.load_model``)."""
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -9,21 +11,42 @@ from ds2_tf.inference.segment import pieces
 
 MAX_PIECE_S = 30.0  # longer recordings are cut at pauses (ds2_tf/inference/segment.py)
 BATCH_SECONDS = 120.0  # padded audio per model call: bounds memory, whatever the input
+# Batches run at once, each in its own thread (see share_cores). Why: a batch's BN-RNN steps are
+# small sequential ops that keep a thread pool's workers waiting on each other; two batches side
+# by side with half the cores each fill those gaps (bench/transcribe_throughput.py).
+STREAMS = 2
+
+
+def share_cores(streams: int = STREAMS) -> None:
+    """Gives each of ``streams`` concurrent batches an equal share of the CPU's cores as
+    TensorFlow's intra-op threads. Only possible before TensorFlow starts its runtime (``ds2
+    transcribe`` calls it first thing); afterwards it changes nothing, and streams still help
+    a little sharing the default pool."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(max(1, (os.cpu_count() or 1)
+                                                                 // streams))
+    except RuntimeError:  # the runtime is already up: its thread pools are fixed
+        pass
 
 
 class Recognizer:
     """A run directory or released model, ready to transcribe 16 kHz mono float waveforms.
 
     Every waveform is cut at pauses into pieces of at most ``MAX_PIECE_S``; the pieces of all
-    waveforms are sorted by length and run in padded batches of at most ``BATCH_SECONDS`` of
-    audio through the model as one traced function (eager Keras RNNs would step in Python); the
-    pieces' texts and word times are then put back together per waveform.
+    waveforms are sorted by length and run in padded batches through the model as one traced
+    function (eager Keras RNNs would step in Python), ``streams`` batches of at most
+    ``BATCH_SECONDS`` of audio at a time; the pieces' texts and word times are then put back
+    together per waveform.
     """
 
-    def __init__(self, model, config, alphabet, decode_fn, infer=None):
-        """``model``: the Keras model (None for an export, whose ``infer`` is given instead)."""
+    def __init__(self, model, config, alphabet, decode_fn, infer=None, streams: int = STREAMS):
+        """``model``: the Keras model (None for an export, whose ``infer`` is given instead);
+        ``streams``: 1 where ``infer`` must not run in two threads at once (TFLite)."""
         self.model, self.config, self.alphabet = model, config, alphabet
         self.decode_fn = decode_fn
+        self.streams = streams
         if infer is None:
             from ds2_tf.evaluation.evaluate import traced_inference
 
@@ -37,11 +60,14 @@ class Recognizer:
         from ds2_tf.inference.exported import assets_folder, export_kind, load_export
         from ds2_tf.model.run_dir import load_run, run_files
 
-        if export_kind(name_or_path):  # a SavedModel or .tflite file, its LM in its assets
+        kind = export_kind(name_or_path)
+        if kind:  # a SavedModel or .tflite file, its LM in its assets
             infer, config, alphabet = load_export(name_or_path)
             decode_fn = make_decoder(alphabet, decoder, beam_width,
                                      run_dir=assets_folder(name_or_path), **lm_options)
-            return cls(None, config, alphabet, decode_fn, infer)
+            # one TFLite interpreter: its tensors are not to be shared by two threads
+            return cls(None, config, alphabet, decode_fn, infer,
+                       streams=1 if kind == "tflite" else STREAMS)
         _, alphabet = run_files(name_or_path)
         decode_fn = make_decoder(alphabet, decoder, beam_width, run_dir=name_or_path, **lm_options)
         model, config, alphabet = load_run(name_or_path)
@@ -89,7 +115,7 @@ class Recognizer:
         if any(len(w) < features.window_samples for w in batch):
             raise ValueError("a waveform is shorter than one spectrogram window "
                              f"({features.window_ms:g} ms)")
-        return run_in_pieces(batch, sample_rate_hz, self._logits)
+        return run_in_pieces(batch, sample_rate_hz, self._logits, self.streams)
 
     def _logits(self, padded: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
         out = self._infer({"waveform": padded, "num_samples": lengths})
@@ -97,31 +123,38 @@ class Recognizer:
         return [logits[k, : frames[k]] for k in range(len(lengths))]
 
 
-def run_in_pieces(waveforms, sample_rate_hz: int, run) -> list[list[tuple[float, object]]]:
+def run_in_pieces(waveforms, sample_rate_hz: int, run,
+                  streams: int = 1) -> list[list[tuple[float, object]]]:
     """Cuts every waveform at pauses into pieces of at most ``MAX_PIECE_S``, runs the pieces of
     all of them through ``run(padded [B, N] float32, lengths [B] int32)`` (one result per row) in
     padded batches of at most ``BATCH_SECONDS`` of audio, sorted by length so that they pad
-    little, and returns per waveform its pieces' (start second, result), in order."""
+    little, ``streams`` batches at once in as many threads, and returns per waveform its pieces'
+    (start second, result), in order."""
     jobs = [(i, start, piece) for i, wave in enumerate(waveforms)
             for start, piece in pieces(np.asarray(wave, np.float32), sample_rate_hz,
                                        max_piece_s=MAX_PIECE_S)]
-    results: list[list] = [[] for _ in waveforms]
     budget = int(BATCH_SECONDS * sample_rate_hz)
+    groups: list[list] = [[]]
+    for job in sorted(jobs, key=lambda j: len(j[2])):
+        if groups[-1] and len(job[2]) * (len(groups[-1]) + 1) > budget:
+            groups.append([])
+        groups[-1].append(job)
 
-    def run_group(group) -> None:
+    def run_group(group) -> list:
         lengths = np.array([len(piece) for _, _, piece in group], np.int32)
         padded = np.zeros((len(group), int(lengths.max())), np.float32)
         for row, (_, _, piece) in zip(padded, group):
             row[: len(piece)] = piece
-        for (i, start, _), result in zip(group, run(padded, lengths), strict=True):
-            results[i].append((start / sample_rate_hz, result))
+        return run(padded, lengths)
 
-    group: list = []
-    for job in sorted(jobs, key=lambda j: len(j[2])):
-        if group and len(job[2]) * (len(group) + 1) > budget:
-            run_group(group)
-            group = []
-        group.append(job)
-    if group:
-        run_group(group)
+    groups = [group for group in groups if group]
+    if streams > 1 and len(groups) > 1:
+        with ThreadPoolExecutor(streams) as pool:  # results come back in the groups' order
+            outputs = list(pool.map(run_group, groups))
+    else:
+        outputs = [run_group(group) for group in groups]
+    results: list[list] = [[] for _ in waveforms]
+    for group, output in zip(groups, outputs):
+        for (i, start, _), result in zip(group, output, strict=True):
+            results[i].append((start / sample_rate_hz, result))
     return [sorted(parts, key=lambda p: p[0]) for parts in results]
