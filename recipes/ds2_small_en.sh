@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds the released model `ds2_small_en` from nothing, or trains it further.
 #
-#   recipes/ds2_small_en.sh corpus           # ~27 h of synthetic speech, 4697 speakers (resumable)
+#   recipes/ds2_small_en.sh corpus           # ~31 h of synthetic speech, 5721 speakers (resumable)
 #   recipes/ds2_small_en.sh train MINUTES    # one more training stage, from the newest stage
 #                                            # (or the released model, or from scratch)
 #   recipes/ds2_small_en.sh average WEIGHT   # the newest stage averaged with its start
@@ -16,8 +16,8 @@
 #                                            # on test, test_noisy and real human speech
 #                                            # (bench/real_speech.py) → OUT/eval-SPLIT-DECODER.*
 #
-# CORPORA (default: nine of the twelve below) picks which corpora are synthesized and merged; the
-# first one gives dev and test, so keep natural10 first.
+# CORPORA (default: eleven of the fourteen below) picks which corpora are synthesized and
+# merged; the first one gives dev and test, so keep natural10 first.
 # STATE (default ~/.cache/ds2-tf/ds2_small_en) keeps the corpora and every stage's run outside
 # git, so a later session continues where this one stopped (each stage starts from the previous
 # stage's best weights, or from the shipped model, with its own time budget and schedule).
@@ -25,7 +25,8 @@
 # The corpus is the mix measured best in bench/results/accuracy_merged_natural*.md: five corpora
 # (natural voices first, so its dev/test voices are the held-out ones), merged with `ds2 merge`,
 # plus newvoices (from stage 04 on), newvoices2 (05), newvoices3 (06), newvoices4 (07),
-# newvoices5 (08), newvoices6 (stage 11, version 13) and newvoices7 (stage 13, not yet released:
+# newvoices5 (08), newvoices6 (stage 11, version 13), newvoices7 (stage 13), newvoices8 (stage
+# 14) and newvoices9 (stage 15; stages 13–15 not yet released:
 # docs/models.md): the same seed's held-out split with new training speakers (--variation N;
 # the third draw still moved real speech 1.2 points, docs/models.md version 9).
 # Training flags are the ones measured best for this 2-core CPU in float32: batches of 4000
@@ -54,7 +55,7 @@ NO_KOKORO="--engines espeak,flite,festival,piper,rhvoice,pico,mbrola"
 # speech: 15 minutes on this mix beat 15 on all ten by 1.2 points of CER on real speech's dev half
 # (asterisk_dev; docs/models.md, version 11), with dev unchanged.
 CORPORA=${CORPORA:-natural10 kokoro2 newvoices newvoices2 newvoices3 newvoices4 newvoices5
- newvoices6 newvoices7}
+ newvoices6 newvoices7 newvoices8 newvoices9}
 # shellcheck disable=SC2086
 CORPORA=$(echo $CORPORA)  # one space between names (they name the merged corpus)
 MERGED="$STATE/merged-${CORPORA// /+}"
