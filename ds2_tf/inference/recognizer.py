@@ -134,9 +134,9 @@ def run_in_pieces(waveforms, sample_rate_hz: int, run,
             for start, piece in pieces(np.asarray(wave, np.float32), sample_rate_hz,
                                        max_piece_s=MAX_PIECE_S)]
     budget = int(BATCH_SECONDS * sample_rate_hz)
-    groups: list[list] = [[]]
+    groups: list[list] = []
     for job in sorted(jobs, key=lambda j: len(j[2])):
-        if groups[-1] and len(job[2]) * (len(groups[-1]) + 1) > budget:
+        if not groups or len(job[2]) * (len(groups[-1]) + 1) > budget:
             groups.append([])
         groups[-1].append(job)
 
@@ -147,7 +147,6 @@ def run_in_pieces(waveforms, sample_rate_hz: int, run,
             row[: len(piece)] = piece
         return run(padded, lengths)
 
-    groups = [group for group in groups if group]
     if streams > 1 and len(groups) > 1:
         with ThreadPoolExecutor(streams) as pool:  # results come back in the groups' order
             outputs = list(pool.map(run_group, groups))
