@@ -61,6 +61,24 @@ def test_batches_in_two_streams_give_the_same_results_in_order(monkeypatch):
         assert np.isclose(sum(r for _, r in parts), wave.sum(), atol=1e-3)
 
 
+def test_batches_by_length_are_even_and_fill_every_stream():
+    from ds2_tf.inference.recognizer import batches_by_length
+
+    lengths = [int(s * RATE) for s in np.random.default_rng(0).uniform(2, 6, 200)]
+    budget = 120 * RATE
+    for streams in (1, 2, 3):
+        batches = batches_by_length(lengths, budget, streams)
+        assert sorted(k for b in batches for k in b) == list(range(200))  # each once
+        assert len(batches) % streams == 0
+        costs = [max(lengths[k] for k in b) * len(b) for b in batches]
+        assert max(costs) <= budget and min(costs) > 0.8 * max(costs)  # no small last batch
+        spans = [(min(lengths[k] for k in b), max(lengths[k] for k in b)) for b in batches]
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # neighbours by length
+    assert len(batches_by_length([3 * RATE] * 3, budget, 2)) == 2  # both streams get work
+    assert batches_by_length([5 * RATE], budget, 2) == [[0]]
+    assert batches_by_length([], budget, 2) == []
+
+
 def test_a_long_recording_cut_at_pauses_keeps_every_word_once(trained_run, synth_corpus,
                                                              monkeypatch):
     """Training utterances of the tiny model joined with 1.5 s pauses, cut into pieces of at most

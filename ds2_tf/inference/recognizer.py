@@ -123,6 +123,30 @@ class Recognizer:
         return [logits[k, : frames[k]] for k in range(len(lengths))]
 
 
+def batches_by_length(lengths: list[int], budget: int, streams: int = 1) -> list[list[int]]:
+    """Indices into ``lengths`` in batches of neighbours by length, each padding to at most
+    ``budget`` samples (its longest × its size). As few batches as the budget allows, rounded up
+    to a multiple of ``streams`` (no more than there are items), with the largest batch as small
+    as that count allows: batches of about equal cost keep every stream busy to the end, where
+    an odd or small last batch would leave a stream's cores idle."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+
+    def pack(cap: int) -> list[list[int]]:
+        groups: list[list[int]] = []
+        for k in order:
+            if not groups or lengths[k] * (len(groups[-1]) + 1) > cap:
+                groups.append([])
+            groups[-1].append(k)
+        return groups
+
+    count = min(len(order), -(-len(pack(budget)) // streams) * streams)
+    low, high = max(lengths, default=0), max(budget, max(lengths, default=0))
+    while low < high:  # the smallest cap that packs into ``count`` batches
+        middle = (low + high) // 2
+        low, high = (low, middle) if len(pack(middle)) <= count else (middle + 1, high)
+    return pack(low)
+
+
 def run_in_pieces(waveforms, sample_rate_hz: int, run,
                   streams: int = 1) -> list[list[tuple[float, object]]]:
     """Cuts every waveform at pauses into pieces of at most ``MAX_PIECE_S``, runs the pieces of
@@ -133,12 +157,9 @@ def run_in_pieces(waveforms, sample_rate_hz: int, run,
     jobs = [(i, start, piece) for i, wave in enumerate(waveforms)
             for start, piece in pieces(np.asarray(wave, np.float32), sample_rate_hz,
                                        max_piece_s=MAX_PIECE_S)]
-    budget = int(BATCH_SECONDS * sample_rate_hz)
-    groups: list[list] = []
-    for job in sorted(jobs, key=lambda j: len(j[2])):
-        if not groups or len(job[2]) * (len(groups[-1]) + 1) > budget:
-            groups.append([])
-        groups[-1].append(job)
+    batches = batches_by_length([len(piece) for _, _, piece in jobs],
+                                int(BATCH_SECONDS * sample_rate_hz), streams)
+    groups = [[jobs[k] for k in batch] for batch in batches]
 
     def run_group(group) -> list:
         lengths = np.array([len(piece) for _, _, piece in group], np.int32)
