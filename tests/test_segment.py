@@ -79,6 +79,19 @@ def test_batches_by_length_are_even_and_fill_every_stream():
     assert batches_by_length([], budget, 2) == []
 
 
+def test_only_several_pieces_share_the_cores(tmp_path):
+    import soundfile
+
+    from ds2_tf.inference.recognizer import several_pieces
+
+    short, long = tmp_path / "short.wav", tmp_path / "long.wav"
+    soundfile.write(short, speech(3, 0), RATE)
+    soundfile.write(long, speech(31, 1), RATE)
+    assert not several_pieces([short])  # one piece: one batch, all the cores
+    assert several_pieces([long]) and several_pieces([short, short])
+    assert several_pieces([tmp_path / "missing.wav"])  # its error comes when it is read
+
+
 def test_a_long_recording_cut_at_pauses_keeps_every_word_once(trained_run, synth_corpus,
                                                              monkeypatch):
     """Training utterances of the tiny model joined with 1.5 s pauses, cut into pieces of at most

@@ -18,12 +18,13 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_transcribe(args) -> int:
-    from ds2_tf.inference.recognizer import share_cores
+    from ds2_tf.inference.recognizer import several_pieces, share_cores
     from ds2_tf.inference.transcribe import transcribe_files
 
-    if not args.stream:  # batches run side by side (a stream is one step after another)
-        share_cores()
     run, files = (args.model, args.inputs) if args.model else (args.inputs[0], args.inputs[1:])
+    # batches side by side, half the cores each; a stream steps one chunk after another
+    if not args.stream and several_pieces(files):
+        share_cores()
     if not files:
         raise ValueError("no audio files given (ds2 transcribe --model NAME|RUN FILE... or "
                          "ds2 transcribe RUN FILE...)")

@@ -31,6 +31,20 @@ def share_cores(streams: int = STREAMS) -> None:
         pass
 
 
+def several_pieces(paths) -> bool:
+    """Whether audio files give more than one piece to run: several files, or one longer than
+    ``MAX_PIECE_S`` (an unreadable one counts as long: its error comes when it is read). One
+    piece is one batch, which runs fastest with all the cores (no ``share_cores``)."""
+    if len(paths) != 1:
+        return True
+    import soundfile
+
+    try:
+        return soundfile.info(str(paths[0])).duration > MAX_PIECE_S
+    except (OSError, RuntimeError, ValueError):
+        return True
+
+
 class Recognizer:
     """A run directory or released model, ready to transcribe 16 kHz mono float waveforms.
 
