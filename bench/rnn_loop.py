@@ -1,6 +1,7 @@
 """Which recurrence loop TensorFlow runs faster: Keras's two RNN loops per BiGRU layer, the
 stacked loop (both directions in one loop, K steps unrolled per iteration) of the TFLite export,
-or, in training, the XLA-compiled loops with a hand-written gradient (ds2_tf/model/fused_gru.py).
+or "auto": in training the XLA-compiled loops with a hand-written gradient
+(ds2_tf/model/fused_gru.py), in inference a plain loop per direction (ds2_tf/model/gru_inference.py).
 
     python bench/rnn_loop.py [--layers 3] [--units 256] [--rounds 5]
 
@@ -56,8 +57,8 @@ def timed_functions(batch: int, steps: int, width: int, layers: int, units: int,
 
     fns = {"Keras loops (2 per layer)": make("keras"), "stacked, 1 step / iteration":
            make("stacked", 1), "stacked, 8 steps / iteration": make("stacked", 8)}
-    if train:
-        fns["fused: XLA loops, hand-written gradient"] = make("fused")
+    fns["fused: XLA loops, hand-written gradient" if train
+        else "auto: a plain loop per direction, h only"] = make("fused")
     return fns
 
 

@@ -99,8 +99,9 @@ class ModelConfig:
     # "tflite" = builtin TFLite ops only (the TFLite export builds its model with it).
     conv_algorithm: str = "auto"  # one of CONV_ALGORITHMS
     # How BN-RNN layers run their recurrence (same weights and outputs): "auto" = "cudnn" where a
-    # GPU is visible; elsewhere, in training, for GRU, the XLA-compiled loops with a hand-written
-    # gradient (ds2_tf/model/fused_gru.py), else Keras's RNN loop; "keras" = always Keras's loop;
+    # GPU is visible; elsewhere, for GRU, in training the XLA-compiled loops with a hand-written
+    # gradient (ds2_tf/model/fused_gru.py), in inference a plain loop that keeps only h
+    # (ds2_tf/model/gru_inference.py), else Keras's RNN loop; "keras" = always Keras's loop;
     # "stacked" = both directions in one loop, K steps per iteration (ds2_tf/model/stacked_loop.py;
     # the TFLite export builds with it); "cudnn" = Keras's GRU/LSTM layers fed the batch-normalized
     # projection through an identity input kernel (ds2_tf/model/cudnn_recurrence.py): cuDNN on a

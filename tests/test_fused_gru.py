@@ -80,3 +80,24 @@ def test_rnn_loop_is_validated():
         ModelConfig(rnn_loop="cuda")
     with pytest.raises(ValueError, match="loop must be one of"):
         BatchNormRNN(4, loop="fused!")
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_inference_loop_matches_keras_loops_with_holes_in_the_mask(bidirectional):
+    """Inference ("auto": gru_states, one plain loop per direction) equals Keras's loops, with
+    masked steps anywhere (the state is kept through them) and padding left at zero."""
+    rng = np.random.default_rng(7)
+    x = tf.constant(rng.standard_normal((3, 19, 10)).astype(np.float32))
+    mask = tf.constant(rng.random((3, 19)) > 0.3) & tf.sequence_mask([19, 12, 5], 19)
+    layer = BatchNormRNN(6, bidirectional=bidirectional)
+    layer(x, mask=mask)
+    for cell in [layer.forward.cell] + ([layer.backward.cell] if bidirectional else []):
+        cell.recurrent_bias.assign(rng.standard_normal(18).astype(np.float32) * 0.5)
+    outputs = {}
+    for loop in ("keras", "auto"):
+        layer.loop = loop
+        outputs[loop] = tf.function(lambda x, m: layer(x, mask=m, training=False))(x, mask)
+    np.testing.assert_allclose(outputs["auto"].numpy(), outputs["keras"].numpy(),
+                               rtol=1e-5, atol=1e-6)
+    assert np.all(outputs["auto"].numpy()[~mask.numpy()] == 0)
+    assert np.abs(outputs["auto"].numpy()).max() > 0.1  # not a trivially equal pair of zeros

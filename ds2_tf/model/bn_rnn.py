@@ -8,6 +8,7 @@ from ds2_tf.config import MODEL_PARALLEL, RNN_LOOPS
 from ds2_tf.model.cells import CELLS
 from ds2_tf.model.cudnn_recurrence import Untracked, keras_recurrence, run_keras_recurrence
 from ds2_tf.model.fused_gru import gru_sequence
+from ds2_tf.model.gru_inference import gru_states
 from ds2_tf.model.masked import MaskedBatchNorm, reverse_time
 from ds2_tf.model.stacked_loop import STEPS_PER_ITERATION, run_recurrence
 from ds2_tf.model.time_split import time_split_bidirectional
@@ -99,8 +100,9 @@ class BatchNormRNN(keras.layers.Layer):
             outputs, states = self._stacked(projected, bool_mask, initial_state)
         elif self.on_keras_rnn:
             outputs, states = self._keras_rnn(projected, bool_mask, initial_state)
-        elif training and self.loop == "auto" and self.cell == "gru" and initial_state is None:
-            outputs, states = self._fused(projected, bool_mask), []
+        elif (self.loop == "auto" and self.cell == "gru" and initial_state is None
+              and not return_state):
+            outputs, states = self._fused(projected, bool_mask, training), []
         elif self.bidirectional:
             fwd_in, bwd_in = tf.split(projected, 2, axis=-1)
             outputs = self.forward(fwd_in, mask=bool_mask, training=training)[0]
@@ -114,10 +116,13 @@ class BatchNormRNN(keras.layers.Layer):
             outputs = outputs * tf.cast(mask, outputs.dtype)[:, :, None]
         return (outputs, states) if return_state else outputs
 
-    def _fused(self, projected, mask):
-        """Training: ``gru_sequence`` per direction (the two loops run in parallel)."""
+    def _fused(self, projected, mask, training):
+        """One loop per direction (the two run in parallel): ``gru_sequence`` in training,
+        ``gru_states`` in inference."""
+        loop = gru_sequence if training else gru_states
+
         def run(cell, inputs, mask):
-            return gru_sequence(inputs, mask, cell.recurrent_kernel, cell.recurrent_bias)
+            return loop(inputs, mask, cell.recurrent_kernel, cell.recurrent_bias)
 
         if not self.bidirectional:
             return run(self.forward.cell, projected, mask)

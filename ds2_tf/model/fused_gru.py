@@ -7,7 +7,8 @@ needs (h and the three gates), the backward loop does one matmul and a handful o
 per step, the recurrent kernel's gradient is one large matmul over all steps after the loop, and
 both loops compile with XLA into one kernel each. Same function, same weights (Keras's
 ``reset_after`` GRU, as ``ProjectedGRUCell``), less time per training step (how much depends
-on the CPU: bench/rnn_loop.py). Inference keeps the Keras loops, so exports are unchanged.
+on the CPU: bench/rnn_loop.py). Inference runs ``gru_inference.gru_states``: the forward
+loop without XLA and without the gates.
 
 XLA compiles once per (batch size, padded length) shape: see ``STEP_MULTIPLE``.
 """
