@@ -2,6 +2,7 @@
 recording cut at pauses vs the same audio as short clips.
 
     python bench/transcribe_throughput.py [--preset small] [--files 200] [--rounds 3]
+                                          [--precision auto|float32|bfloat16]
 
 Every way uses a Recognizer (the model as one traced function). Two worker processes hold one
 each, since TensorFlow's thread pools are fixed per process: "default threads" (TensorFlow's
@@ -18,7 +19,9 @@ To show where batching gains and where it cannot, the default process times the 
 halves on one clip and on a batch of 32 (the front-end: spectrogram and conv layers; the rest:
 BN-RNNs and output layer), and reports the model's multiply-adds (counted as direct
 convolutions, as bench/gpu.py's MFU) against this CPU's measured float32 matmul peak.
-Results: bench/results/transcribe_throughput_PRESET.{json,md}.
+The Keras rows compute in ``--precision`` (default auto, as `ds2 transcribe`: bfloat16 on a CPU
+with bfloat16 instructions); the SavedModel is float32.
+Results: bench/results/transcribe_throughput_PRESET[_PRECISION].{json,md} (no suffix for auto).
 """
 from __future__ import annotations
 
@@ -110,16 +113,16 @@ WAYS = {  # row → (the worker process that runs it, its way there)
 }
 
 
-def worker(mode: str, run: str, export: str, files: int) -> int:
+def worker(mode: str, run: str, export: str, files: int, precision: str) -> int:
     """Answers, one line of JSON each, the commands read from stdin: a way's name (its seconds),
-    "stages", "peak" (this CPU's float32 matmul FLOP/s), "rss"."""
+    "stages", "peak" (this CPU's float32 and bfloat16 matmul FLOP/s), "rss", "precision"."""
     import ds2_tf
     from ds2_tf.inference.recognizer import STREAMS, share_cores
 
     if mode == "ds2 transcribe":
         share_cores()
     streams = STREAMS if mode == "ds2 transcribe" else 1
-    recognizer = ds2_tf.load_model(run)
+    recognizer = ds2_tf.load_model(run, precision=precision)
     recognizer.streams = streams
     clips = clips_of(files)
     long = long_recording(clips)
@@ -142,9 +145,12 @@ def worker(mode: str, run: str, export: str, files: int) -> int:
         elif command == "peak":
             from train_throughput import peak_matmul_flops
 
-            answer = max(peak_matmul_flops("float32", n=1024) for _ in range(3))
+            answer = {dtype: max(peak_matmul_flops(dtype, n=1024) for _ in range(3))
+                      for dtype in ("float32", "bfloat16")}
         elif command == "rss":
             answer = peak_rss_mib()
+        elif command == "precision":
+            answer = recognizer.precision
         else:
             start = time.perf_counter()
             mine[command]()
@@ -154,11 +160,11 @@ def worker(mode: str, run: str, export: str, files: int) -> int:
 
 
 class Worker:
-    def __init__(self, mode, run, export, files):
+    def __init__(self, mode, run, export, files, precision):
         self.process = subprocess.Popen(
             [sys.executable, __file__, "--worker", mode, "--run", str(run), "--export",
-             str(export), "--files", str(files)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            text=True)
+             str(export), "--files", str(files), "--precision", precision],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.ask(None)  # "ready"
 
     def ask(self, command):
@@ -181,13 +187,15 @@ def main() -> int:
     parser.add_argument("--preset", default="small")
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+                        help="of the Keras rows (ds2 transcribe --precision)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--export", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        return worker(args.worker, args.run, args.export, args.files)
+        return worker(args.worker, args.run, args.export, args.files, args.precision)
 
     load = os.getloadavg()[0]
     clips = clips_of(args.files)
@@ -198,7 +206,7 @@ def main() -> int:
 
         run = random_run(args.preset, Path(tmp))
         export = export_run(run, Path(tmp) / "export")["saved_model"]
-        workers = {mode: Worker(mode, run, export, args.files)
+        workers = {mode: Worker(mode, run, export, args.files, args.precision)
                    for mode in ("default", "ds2 transcribe")}
         times = {name: [] for name in WAYS}
         for _ in range(args.rounds):
@@ -207,6 +215,7 @@ def main() -> int:
         stages = workers["default"].ask("stages")
         peak = workers["default"].ask("peak")
         rss = workers["ds2 transcribe"].ask("rss")
+        policy = workers["ds2 transcribe"].ask("precision")
         for w in workers.values():
             w.close()
     from ds2_tf.config import preset
@@ -231,7 +240,9 @@ def main() -> int:
                   "one at a time": medians["one at a time, ds2 transcribe's threads"]
                   / medians["SavedModel, one at a time"],
                   "batched by length": batched / medians["SavedModel, batched by length"]},
-              "forward_gflop": flops / 1e9, "peak_matmul_gflops": peak / 1e9,
+              "precision": args.precision, "policy": policy,
+              "forward_gflop": flops / 1e9, "peak_matmul_gflops": peak["float32"] / 1e9,
+              "peak_bfloat16_matmul_gflops": peak["bfloat16"] / 1e9,
               "gflops": {name: flops / medians[name] / 1e9 for name in WAYS
                          if not name.startswith("one long")},
               "stage_ms_per_clip": stages,
@@ -243,7 +254,8 @@ def main() -> int:
              f"{args.rounds} interleaved rounds; {result['hardware']}. \"default threads\": a "
              "process with TensorFlow's default thread pool, batches one after another; \"ds2 "
              "transcribe\": half the cores per op and two batches at once "
-             "(`share_cores()`, as the command runs).", "",
+             "(`share_cores()`, as the command runs). The Keras rows compute in "
+             f"`{policy}` (`--precision {args.precision}`); the SavedModel in float32.", "",
              "| way | median time | real-time factor |", "|---|---|---|"]
     for name in WAYS:
         lines.append(f"| {name} | {medians[name]:.2f} s | {medians[name] / seconds[name]:.4f} |")
@@ -281,10 +293,12 @@ def main() -> int:
               "recurrences, output layer; the FFT conv layers do less arithmetic). Batched runs "
               f"them at an effective {batched_gflops:.0f} GFLOP/s, one at a time at "
               f"{one_gflops:.0f} GFLOP/s; this CPU's float32 matmul peak, measured in the same "
-              f"run, is {result['peak_matmul_gflops']:.0f} GFLOP/s.",
+              f"run, is {result['peak_matmul_gflops']:.0f} GFLOP/s, its bfloat16 peak "
+              f"{result['peak_bfloat16_matmul_gflops']:.0f} GFLOP/s.",
               "", f"Load average at the start: {load:.1f} on {os.cpu_count()} CPUs (above ~0.5, "
               "another job shared the machine: compare the ratios, not the seconds)."]
-    save(args.out, f"transcribe_throughput_{args.preset}", result, lines)
+    suffix = "" if args.precision == "auto" else f"_{args.precision}"
+    save(args.out, f"transcribe_throughput_{args.preset}{suffix}", result, lines)
     return 0
 
 

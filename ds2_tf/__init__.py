@@ -5,11 +5,13 @@
 """
 
 
-def load_model(name_or_path="ds2_small_en", decoder: str = "greedy", **decoder_options):
-    """A recognizer for a released model (e.g. ``"ds2_small_en"``) or a run directory."""
+def load_model(name_or_path="ds2_small_en", decoder: str = "greedy", precision: str = "auto",
+               **decoder_options):
+    """A recognizer for a released model (e.g. ``"ds2_small_en"``) or a run directory;
+    ``precision`` "auto" (bfloat16 on CPUs with bfloat16 instructions), "float32" or "bfloat16"."""
     from ds2_tf.inference.recognizer import Recognizer
 
-    return Recognizer.load(name_or_path, decoder, **decoder_options)
+    return Recognizer.load(name_or_path, decoder, precision=precision, **decoder_options)
 
 
 def released_models() -> list[str]:

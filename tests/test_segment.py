@@ -1,5 +1,6 @@
 """Cutting long recordings at pauses."""
 import numpy as np
+import pytest
 
 from ds2_tf.inference.segment import frame_energy_db, pause_cuts, pieces
 
@@ -129,3 +130,28 @@ def test_frame_energy_a_block_at_a_time_equals_the_whole_signal_at_once():
     for block in (1, 7, 3000):
         np.testing.assert_allclose(frame_energy_db(audio, RATE, block_frames=block), want,
                                    rtol=0, atol=1e-9)
+
+
+def test_a_bfloat16_recognizer_transcribes_as_the_float32_one(trained_run, synth_corpus,
+                                                             tmp_path):
+    """``precision="bfloat16"`` computes in mixed_bfloat16 (the weights stay float32) and reads
+    the same words; a stream refuses it in one line."""
+    import soundfile
+
+    import ds2_tf
+    from ds2_tf.evaluation.metrics import error_rates
+    from ds2_tf.inference.transcribe import transcribe_files
+    from tfrecords_tools.writer import split_examples
+
+    waves = [np.frombuffer(e["audio"], "<i2").astype(np.float32) / 32768
+             for e in list(split_examples(synth_corpus, "train"))[:6]]
+    full = ds2_tf.load_model(trained_run, precision="float32")
+    half = ds2_tf.load_model(trained_run, precision="bfloat16")
+    assert (full.precision, half.precision) == ("float32", "mixed_bfloat16")
+    assert half.model.get_weights()[0].dtype == np.float32
+    want, got = full.transcribe(waves), half.transcribe(waves)
+    assert all(want) and error_rates(want, got)["cer"] <= 0.05, (want, got)
+    wav = tmp_path / "a.wav"
+    soundfile.write(wav, waves[0], RATE)
+    with pytest.raises(ValueError, match="--stream runs in float32"):
+        transcribe_files(trained_run, [str(wav)], streaming=True, precision="bfloat16")

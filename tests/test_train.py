@@ -394,3 +394,19 @@ def test_init_from_rejects_another_network_alphabet_or_a_missing_run(synth_corpu
                      "--preset", name, "--init-from", str(run), *extra)
         assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
         assert message in result.stderr.strip().splitlines()[-1], result.stderr
+
+
+@pytest.mark.parametrize("flags, auto", [("fpu avx fma avx512f", "float32"),
+                                         ("avx512f avx512_bf16", "mixed_bfloat16"),
+                                         ("amx_tile amx_bf16", "mixed_bfloat16"),
+                                         (None, "float32")])
+def test_inference_precision_is_bfloat16_only_where_the_cpu_has_it(monkeypatch, flags, auto):
+    from ds2_tf.training import devices
+
+    monkeypatch.setattr(devices, "cpu_flags", lambda: None if flags is None else
+                        set(flags.split()))
+    assert devices.inference_precision("auto") == auto
+    assert devices.inference_precision("float32") == "float32"
+    assert devices.inference_precision("bfloat16") == "mixed_bfloat16"
+    with pytest.raises(ValueError, match="precision must be one of auto, float32, bfloat16"):
+        devices.inference_precision("float16")

@@ -30,7 +30,7 @@ def cmd_transcribe(args) -> int:
                          "ds2 transcribe RUN FILE...)")
     failures = transcribe_files(run, files, decoder=args.decoder, beam_width=args.beam_width,
                                 streaming=args.stream, output=args.format, out_dir=args.out_dir,
-                                nbest=args.nbest,
+                                nbest=args.nbest, precision=args.precision,
                                 **lm_options(args))
     return 1 if failures == len(files) else 0
 
@@ -72,6 +72,10 @@ def register(sub) -> None:
     p.add_argument("--stream", action="store_true",
                    help="feed the audio chunk by chunk and print partial results as they arrive "
                         "(unidirectional models, e.g. the 'streaming' preset)")
+    p.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+                   help="auto (default): bfloat16 on a CPU with bfloat16 instructions (AMX, "
+                        "AVX512-BF16) and no GPU, float32 elsewhere; exports and --stream run "
+                        "as they are")
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser("report", help="results table (Markdown) and training-curves PNG of a run")

@@ -59,6 +59,8 @@ class Recognizer:
         """``model``: the Keras model (None for an export, whose ``infer`` is given instead);
         ``streams``: 1 where ``infer`` must not run in two threads at once (TFLite)."""
         self.model, self.config, self.alphabet = model, config, alphabet
+        # the Keras dtype policy the model computes in (an export: as it was exported)
+        self.precision = model.dtype_policy.name if model is not None else "export"
         self.decode_fn = decode_fn
         self.streams = streams
         if infer is None:
@@ -69,12 +71,20 @@ class Recognizer:
 
     @classmethod
     def load(cls, name_or_path: str | Path = "ds2_small_en", decoder: str = "greedy",
-             beam_width: int | None = None, **lm_options) -> "Recognizer":
+             beam_width: int | None = None, precision: str = "auto",
+             **lm_options) -> "Recognizer":
+        """``precision``: "auto", "float32" or "bfloat16" (``training.devices
+        .inference_precision``); an export runs as it was exported."""
         from ds2_tf.decoding.ctc import make_decoder
         from ds2_tf.inference.exported import assets_folder, export_kind, load_export
         from ds2_tf.model.run_dir import load_run, run_files
+        from ds2_tf.training.devices import inference_precision
 
+        policy = inference_precision(precision)
         kind = export_kind(name_or_path)
+        if kind and precision == "bfloat16":
+            raise ValueError(f"{name_or_path}: an export runs in the precision it was exported "
+                             "in; drop --precision bfloat16")
         if kind:  # a SavedModel or .tflite file, its LM in its assets
             infer, config, alphabet = load_export(name_or_path)
             decode_fn = make_decoder(alphabet, decoder, beam_width,
@@ -84,7 +94,7 @@ class Recognizer:
                        streams=1 if kind == "tflite" else STREAMS)
         _, alphabet = run_files(name_or_path)
         decode_fn = make_decoder(alphabet, decoder, beam_width, run_dir=name_or_path, **lm_options)
-        model, config, alphabet = load_run(name_or_path)
+        model, config, alphabet = load_run(name_or_path, precision=policy)
         return cls(model, config, alphabet, decode_fn)
 
     def transcribe(self, waveforms, sample_rate_hz: int = 16000):

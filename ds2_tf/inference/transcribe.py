@@ -37,7 +37,7 @@ def streaming_transcribers(model, config, alphabet, chunk_frames: int = 32):
 def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=None,
                      streaming: bool = False, piece_seconds: float = 0.5, output: str = "text",
                      out_dir=None, nbest: int = 0, recognizer: Recognizer | None = None,
-                     prog: str = "ds2 transcribe", **lm_options) -> int:
+                     prog: str = "ds2 transcribe", precision: str = "auto", **lm_options) -> int:
     """Prints ``path<TAB>transcript`` per file (``output="json"``: one JSON object per line with
     word timings and confidence, :mod:`ds2_tf.decoding.alignment`); returns the number of files
     that failed.
@@ -48,7 +48,8 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=N
     final line is the whole transcript.
 
     ``recognizer`` replaces the model that ``run_dir`` names (``ds2 client`` passes one whose
-    model is a TF Serving deployment); ``prog`` starts the error lines.
+    model is a TF Serving deployment); ``prog`` starts the error lines. ``precision``: see
+    ``Recognizer.load`` (a stream runs in float32: its states carry over between chunks).
     """
     from ds2_tf.inference.exported import export_kind
 
@@ -58,6 +59,9 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=N
         raise ValueError(f"{run_dir}: --stream needs a run directory or released model, not an "
                          "export")
     config = None if exported or recognizer else run_files(run_dir)[0]
+    if streaming and precision == "bfloat16":
+        raise ValueError("--stream runs in float32 (its states carry over between chunks): drop "
+                         "--precision bfloat16")
     if output != "text" and streaming:
         raise ValueError(f"--format {output} needs whole inputs: drop --stream")
     if nbest and (decoder == "greedy" or output != "json"):
@@ -78,7 +82,9 @@ def transcribe_files(run_dir, files, decoder="greedy", beam_width=None, stream=N
                          "this run is bidirectional")
     # the decoder is set up before the model loads: a missing LM fails fast
     if recognizer is None:
-        recognizer = Recognizer.load(run_dir, decoder, beam_width=beam_width, **lm_options)
+        recognizer = Recognizer.load(run_dir, decoder, beam_width=beam_width,
+                                     precision="float32" if streaming else precision,
+                                     **lm_options)
     model, config, alphabet = recognizer.model, recognizer.config, recognizer.alphabet
     decode_fn = recognizer.decode_fn
     new_transcriber = streaming_transcribers(model, config, alphabet) if streaming else None

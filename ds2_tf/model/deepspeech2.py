@@ -26,7 +26,10 @@ class DeepSpeech2(keras.Model):
     """features → conv front-end → BN-RNN stack → (row conv) → (FC) → logits over chars + blank."""
 
     def __init__(self, config: dict, num_classes: int, **kwargs):
-        super().__init__(**kwargs)
+        # autocast=False: under mixed_bfloat16 Keras would round the waveform itself to bfloat16
+        # (8 bits of mantissa: audible quantization noise) before the float32 spectrogram; the
+        # layers after it cast their own inputs
+        super().__init__(autocast=False, **kwargs)
         self.config_dict = config
         self.num_classes = num_classes
         run = RunConfig.from_json(config)

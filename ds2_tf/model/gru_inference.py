@@ -7,6 +7,7 @@ step and writes h once. No XLA: inference meets a new (batch, length) shape at a
 and compiling each would cost more than it saves. Same function and weights as
 ``ProjectedGRUCell`` (Keras's ``reset_after`` GRU), so outputs match the Keras loop to float32
 round-off; `ds2 transcribe` runs 4–5 % faster with it (bench/rnn_loop.py times the layers).
+Under mixed_bfloat16 only the recurrent matmul runs in bfloat16: h and the gates stay float32.
 """
 from __future__ import annotations
 
@@ -17,14 +18,20 @@ def gru_states(inputs, mask, kernel, bias):
     """h_t for every step of ``inputs`` [B, T, 3U] (the projected x_t, gates z, r, h, in the
     order the direction reads them), ``mask`` [B, T] bool or None (masked steps keep the state,
     as Keras does), ``kernel`` [U, 3U] and ``bias`` [3U] the recurrent weights → [B, T, U]."""
-    kernel, bias = tf.cast(kernel, inputs.dtype), tf.cast(bias, inputs.dtype)
+    dtype = inputs.dtype
+    # the state and its elementwise steps in float32 whatever the policy; under mixed_bfloat16
+    # only the recurrent matmul runs in bfloat16 (a bfloat16 state drifts over hundreds of steps)
+    matmul_dtype = tf.bfloat16 if dtype == tf.bfloat16 else tf.float32
+    kernel, bias = tf.cast(kernel, matmul_dtype), tf.cast(bias, tf.float32)
+    inputs = tf.cast(inputs, tf.float32)
     steps = tf.shape(inputs)[1]
     time_major = tf.transpose(inputs, [1, 0, 2])
     keep = None if mask is None else tf.transpose(mask, [1, 0])[:, :, None]  # [T, B, 1]
 
     def step(t, h, states):
         x_z, x_r, x_h = tf.split(time_major[t], 3, axis=-1)
-        h_z, h_r, h_h = tf.split(tf.matmul(h, kernel) + bias, 3, axis=-1)
+        hidden = tf.cast(tf.matmul(tf.cast(h, matmul_dtype), kernel), tf.float32) + bias
+        h_z, h_r, h_h = tf.split(hidden, 3, axis=-1)
         z = tf.sigmoid(x_z + h_z)
         r = tf.sigmoid(x_r + h_r)
         n = tf.tanh(x_h + r * h_h)
@@ -32,10 +39,10 @@ def gru_states(inputs, mask, kernel, bias):
         h = new if keep is None else tf.where(keep[t], new, h)
         return t + 1, h, states.write(t, h)
 
-    h0 = tf.zeros([tf.shape(inputs)[0], tf.shape(kernel)[0]], inputs.dtype)
+    h0 = tf.zeros([tf.shape(inputs)[0], tf.shape(kernel)[0]], tf.float32)
     _, _, states = tf.while_loop(lambda t, *_: t < steps, step,
-                                 (0, h0, tf.TensorArray(inputs.dtype, size=steps)),
+                                 (0, h0, tf.TensorArray(tf.float32, size=steps)),
                                  maximum_iterations=steps)
     # a batch of known size keeps it (a TFLite conversion or an ensure_shape downstream needs it)
-    return tf.ensure_shape(tf.transpose(states.stack(), [1, 0, 2]),
+    return tf.ensure_shape(tf.cast(tf.transpose(states.stack(), [1, 0, 2]), dtype),
                            [inputs.shape[0], None, kernel.shape[0]])
