@@ -93,6 +93,30 @@ def test_only_several_pieces_share_the_cores(tmp_path):
     assert several_pieces([tmp_path / "missing.wav"])  # its error comes when it is read
 
 
+def test_ds2_transcribe_runs_one_short_file_in_float32_and_several_as_asked(tmp_path,
+                                                                           monkeypatch):
+    """--precision auto: one short file is one batch of one, faster in float32 on all cores;
+    several files share the cores and keep auto (bfloat16 where the CPU has it)."""
+    import soundfile
+
+    import ds2_tf.inference.recognizer as recognizer_module
+    import ds2_tf.inference.transcribe as transcribe_module
+    from ds2_tf.cli.app import main
+
+    short = tmp_path / "short.wav"
+    soundfile.write(short, speech(3, 0), RATE)
+    calls = []
+    monkeypatch.setattr(recognizer_module, "share_cores", lambda: calls.append("share"))
+    monkeypatch.setattr(transcribe_module, "transcribe_files",
+                        lambda run, files, **kw: calls.append(kw["precision"]) or 0)
+    for files, flags in (([short], []), ([short, short], []), ([short], ["--precision",
+                                                                         "bfloat16"])):
+        calls.clear()
+        assert main(["transcribe", "--model", "ds2_small_en", *map(str, files), *flags]) == 0
+        expected = ["bfloat16"] if flags else {1: ["float32"], 2: ["share", "auto"]}[len(files)]
+        assert calls == expected
+
+
 def test_a_long_recording_cut_at_pauses_keeps_every_word_once(trained_run, synth_corpus,
                                                              monkeypatch):
     """Training utterances of the tiny model joined with 1.5 s pauses, cut into pieces of at most

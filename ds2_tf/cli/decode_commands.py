@@ -22,15 +22,19 @@ def cmd_transcribe(args) -> int:
     from ds2_tf.inference.transcribe import transcribe_files
 
     run, files = (args.model, args.inputs) if args.model else (args.inputs[0], args.inputs[1:])
-    # batches side by side, half the cores each; a stream steps one chunk after another
-    if not args.stream and several_pieces(files):
+    # batches side by side, half the cores each, in bfloat16 where the CPU has it; a stream
+    # steps one chunk after another; one short file is one batch of one, faster on all the
+    # cores and in float32 (bench/results/transcribe_throughput_small*.md)
+    several = not args.stream and several_pieces(files)
+    if several:
         share_cores()
+    precision = args.precision if several or args.precision != "auto" else "float32"
     if not files:
         raise ValueError("no audio files given (ds2 transcribe --model NAME|RUN FILE... or "
                          "ds2 transcribe RUN FILE...)")
     failures = transcribe_files(run, files, decoder=args.decoder, beam_width=args.beam_width,
                                 streaming=args.stream, output=args.format, out_dir=args.out_dir,
-                                nbest=args.nbest, precision=args.precision,
+                                nbest=args.nbest, precision=precision,
                                 **lm_options(args))
     return 1 if failures == len(files) else 0
 
@@ -74,8 +78,8 @@ def register(sub) -> None:
                         "(unidirectional models, e.g. the 'streaming' preset)")
     p.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
                    help="auto (default): bfloat16 on a CPU with bfloat16 instructions (AMX, "
-                        "AVX512-BF16) and no GPU, float32 elsewhere; exports and --stream run "
-                        "as they are")
+                        "AVX512-BF16) and no GPU for several files or a long one, else float32; "
+                        "exports and --stream run as they are")
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser("report", help="results table (Markdown) and training-curves PNG of a run")
