@@ -1,7 +1,8 @@
 """Which recurrence loop TensorFlow runs faster: Keras's two RNN loops per BiGRU layer, the
 stacked loop (both directions in one loop, K steps unrolled per iteration) of the TFLite export,
 or "auto": in training the XLA-compiled loops with a hand-written gradient
-(ds2_tf/model/fused_gru.py), in inference a plain loop per direction (ds2_tf/model/gru_inference.py).
+(ds2_tf/model/fused_gru.py), in inference a plain loop per direction
+(ds2_tf/model/gru_inference.py).
 
     python bench/rnn_loop.py [--layers 3] [--units 256] [--rounds 5]
 

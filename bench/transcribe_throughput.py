@@ -266,7 +266,8 @@ def main() -> int:
     for name in WAYS:
         lines.append(f"| {name} | {medians[name]:.2f} s | {medians[name] / seconds[name]:.4f} |")
     lines += ["", f"Batched by length is **{result['batched_speedup']:.2f}×** faster than one "
-              "at a time (the fastest of the one-at-a-time rows, float32 included; target ≥ 3×); "
+              "at a time (the fastest of the one-at-a-time rows, float32 included; "
+              "target ≥ 3×); "
               f"two batches at once with half the cores each are "
               f"{result['streams_speedup']:.2f}× as fast as one batch at a time on all cores. "
               f"The long recording ({long_s / 60:.1f} min, cut at pauses) runs at "
