@@ -132,7 +132,8 @@ def worker(mode: str, run: str, export: str, files: int, precision: str) -> int:
             "batched by length": lambda: recognizer.transcribe(clips),
             "one long recording": lambda: recognizer.transcribe(long)}
     if mode == "default":  # one at a time as fast as it goes: at batch 1 float32 may win
-        full = ds2_tf.load_model(run, precision="float32")
+        full = (recognizer if recognizer.precision == "float32"
+                else ds2_tf.load_model(run, precision="float32"))
         ways["float32, one at a time"] = lambda: [full.transcribe(c) for c in clips]
     if mode == "ds2 transcribe":
         saved = ds2_tf.load_model(export)

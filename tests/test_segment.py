@@ -179,3 +179,7 @@ def test_a_bfloat16_recognizer_transcribes_as_the_float32_one(trained_run, synth
     soundfile.write(wav, waves[0], RATE)
     with pytest.raises(ValueError, match="--stream runs in float32"):
         transcribe_files(trained_run, [str(wav)], streaming=True, precision="bfloat16")
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "saved_model.pb").write_bytes(b"")  # refused before it is read
+    with pytest.raises(ValueError, match="an export runs in the precision it was exported in"):
+        ds2_tf.load_model(tmp_path / "export", precision="bfloat16")
