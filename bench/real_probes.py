@@ -1,6 +1,8 @@
 """Is the real-recording gap at the input? Greedy CER of one model on real recordings after
-simple input changes (level, band, speed, tempo, pitch, trimmed silence), and optionally with
-batch-norm statistics taken from each utterance itself (AdaBN).
+simple input changes (level, band, spectral tilt, speed, tempo, pitch, trimmed silence), and
+optionally with batch-norm statistics taken from each utterance itself (AdaBN); with each, the
+share of p, t, k written b, d, g (bench/stop_voicing.py), the error that most separates real
+speech from synthetic.
 
     python bench/real_probes.py --run ds2_small_en \
         --real-csv STATE/eval/real_speech/source/asterisk_dev.csv --label real_probes_v11 [--adabn]
@@ -25,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import save  # noqa: E402
+from stop_voicing import substitutions_of, voicing  # noqa: E402
 from tfrecords_tools.audio_effects import band_pass, pitch_shift, trim_silence  # noqa: E402
 
 RATE = 16000
@@ -39,6 +42,20 @@ def rms_to(x: np.ndarray, dbfs: float = -21.4) -> np.ndarray:
     return (x * 10 ** (dbfs / 20) / np.sqrt(np.mean(x ** 2))).astype(np.float32)
 
 
+def emphasis(x: np.ndarray, a: float) -> np.ndarray:
+    """First-order tilt at the input's RMS: 1 − a·z⁻¹ (a > 0 lifts the highs) or, for a < 0,
+    its inverse 1 / (1 − |a|·z⁻¹) (lifts the lows), as train.spectral_tilt draws it."""
+    if a >= 0:
+        y = np.convolve(x, [1.0, -a])[: len(x)]
+    else:
+        y = np.empty(len(x))
+        previous = 0.0
+        for i, sample in enumerate(x.astype(np.float64)):
+            previous = sample - a * previous
+            y[i] = previous
+    return (y * np.sqrt(np.mean(x ** 2) / max(np.mean(y ** 2), 1e-20))).astype(np.float32)
+
+
 def faster(x: np.ndarray, factor: float) -> np.ndarray:
     n = int(len(x) / factor)
     return np.interp(np.arange(n) * factor, np.arange(len(x)), x).astype(np.float32)
@@ -51,6 +68,10 @@ PROBES = {
     "high-pass 200 Hz": lambda x: band(x, 200),
     "low-pass 6.5 kHz": lambda x: band(x, 0, 6500),
     "RMS to -21.4 dBFS": rms_to,
+    "pre-emphasis 0.5": lambda x: emphasis(x, 0.5),
+    "pre-emphasis 0.9": lambda x: emphasis(x, 0.9),
+    "de-emphasis 0.5": lambda x: emphasis(x, -0.5),
+    "de-emphasis 0.9": lambda x: emphasis(x, -0.9),
     "high-pass 100 Hz + RMS": lambda x: rms_to(band(x, 100)),
     "0.9x speed": lambda x: faster(x, 0.9),
     "1.1x speed": lambda x: faster(x, 1.1),
@@ -91,16 +112,19 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for name, probe in PROBES.items():
         hyps = recognizer.transcribe([probe(x) for x in audio])
-        results.append({"probe": name, **error_rates(refs, hyps), "hypotheses": hyps})
+        results.append({"probe": name, **error_rates(refs, hyps), "hypotheses": hyps,
+                        "devoiced": voicing(*substitutions_of(refs, hyps))["devoiced_to_voiced"]})
         print(f"{name}: CER {100 * results[-1]['cer']:.1f} %", flush=True)
     if args.adabn:
         hyps = adabn_transcripts(recognizer, audio)
         results.append({"probe": "BN statistics from each utterance (AdaBN)",
-                        **error_rates(refs, hyps), "hypotheses": hyps})
+                        **error_rates(refs, hyps), "hypotheses": hyps,
+                        "devoiced": voicing(*substitutions_of(refs, hyps))["devoiced_to_voiced"]})
     lines = [f"Greedy CER / WER of `{args.run}` on {len(rows)} real recordings "
              f"(`{Path(args.real_csv).name}`) after each input change (diagnostic).", "",
-             "| probe | CER | WER |", "|---|---|---|"]
-    lines += [f"| {r['probe']} | {100 * r['cer']:.1f} % | {100 * r['wer']:.1f} % |" for r in results]
+             "| probe | CER | WER | p, t, k → b, d, g |", "|---|---|---|---|"]
+    lines += [f"| {r['probe']} | {100 * r['cer']:.1f} % | {100 * r['wer']:.1f} % | "
+              f"{100 * r['devoiced']:.1f} % |" for r in results]
     save(args.out, args.label, {"run": args.run, "real_csv": args.real_csv, "results": results},
          lines)
     return 0

@@ -27,19 +27,25 @@ STOPS = (("p", "b"), ("t", "d"), ("k", "g"))  # (voiceless, voiced)
 
 def substitutions(report: Path) -> tuple[Counter, Counter]:
     """(reference character → hypothesis character) substitution counts, reference counts."""
+    with open(report, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    return substitutions_of([row["reference"] for row in rows],
+                            [row["hypothesis"] for row in rows])
+
+
+def substitutions_of(refs: list[str], hyps: list[str]) -> tuple[Counter, Counter]:
+    """The same from reference and hypothesis lists."""
     import jiwer
 
     subs, chars = Counter(), Counter()
-    with open(report, newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            ref, hyp = row["reference"], row["hypothesis"]
-            chars.update(ref)
-            if not ref.strip():
-                continue
-            for chunk in jiwer.process_characters(ref, hyp).alignments[0]:
-                if chunk.type == "substitute":
-                    subs.update(zip(ref[chunk.ref_start_idx: chunk.ref_end_idx],
-                                    hyp[chunk.hyp_start_idx: chunk.hyp_end_idx]))
+    for ref, hyp in zip(refs, hyps):
+        chars.update(ref)
+        if not ref.strip():
+            continue
+        for chunk in jiwer.process_characters(ref, hyp).alignments[0]:
+            if chunk.type == "substitute":
+                subs.update(zip(ref[chunk.ref_start_idx: chunk.ref_end_idx],
+                                hyp[chunk.hyp_start_idx: chunk.hyp_end_idx]))
     return subs, chars
 
 

@@ -160,6 +160,9 @@ class TrainConfig:
     freq_mask_width: int = 27
     time_masks: int = 2
     time_mask_fraction: float = 0.05
+    # random first-order spectral tilt 1 − a·z⁻¹ per utterance, a ~ U(−x, x); 0 = off
+    # (ds2_tf/features/spectral_tilt.py says why)
+    spectral_tilt: float = 0.0
     noise_prob: float = 0.0  # probability of additive white noise per utterance
     noise_snr_db: tuple[float, float] = (10.0, 30.0)
     precision: str = "float32"  # "float32" | "mixed_bfloat16" | "mixed_float16"
@@ -172,6 +175,9 @@ class TrainConfig:
     def __post_init__(self):
         if not 0.0 <= self.ema_momentum < 1.0:
             raise ValueError(f"train.ema_momentum must be in [0, 1) (0 = off), got {self.ema_momentum}")
+        if not 0.0 <= self.spectral_tilt < 1.0:
+            raise ValueError(f"train.spectral_tilt must be in [0, 1) (0 = off), "
+                             f"got {self.spectral_tilt}")
 
 
 @dataclass(frozen=True)
@@ -185,6 +191,9 @@ class RunConfig:
         if self.features.normalization == "utterance" and not self.model.bidirectional:
             raise ValueError("features.normalization='utterance' needs the whole utterance; "
                              "unidirectional (streaming) models must use 'global'")
+        if self.features.normalization == "utterance" and self.train.spectral_tilt:
+            raise ValueError("train.spectral_tilt with features.normalization='utterance': the "
+                             "per-utterance mean removes a tilt, so there is nothing to learn")
 
     # ---- lengths: the single function every part (CTC, masks, data filter, exports) uses --------
     @property

@@ -235,7 +235,8 @@ def test_train_flags_override_the_preset(monkeypatch):
     for flags, key, expected in ((["--spec-augment"], "spec_augment", True),
                                  (["--no-spec-augment"], "spec_augment", False),
                                  (["--no-sortagrad"], "sortagrad", False),
-                                 (["--ema", "0.999"], "ema_momentum", 0.999)):
+                                 (["--ema", "0.999"], "ema_momentum", 0.999),
+                                 (["--spectral-tilt", "0.7"], "spectral_tilt", 0.7)):
         args = build_parser().parse_args(["train", "--data", "d", "--out", "o", *flags])
         args.func(args)
         assert seen["train_overrides"][key] == expected

@@ -14,6 +14,7 @@ TRAIN_FLAGS = (
     ("learning_rate", "train", "learning_rate"),
     ("optimizer", "train", "optimizer"),
     ("spec_augment", "train", "spec_augment"),
+    ("spectral_tilt", "train", "spectral_tilt"),
     ("sortagrad", "train", "sortagrad"),
     ("init_from", "train", "init_from"),
     ("ema", "train", "ema_momentum"),
@@ -59,6 +60,10 @@ def register(sub) -> None:
                    default=None)
     p.add_argument("--spec-augment", action=argparse.BooleanOptionalAction, default=None,
                    help="SpecAugment time/frequency masks (default: the preset's setting)")
+    p.add_argument("--spectral-tilt", type=float, default=None, metavar="A",
+                   help="tilt each training utterance's spectrum by a random first-order filter "
+                        "1 − a·z⁻¹, a in [−A, A] (e.g. 0.7; default: the preset's, off): "
+                        "robustness to microphones and codecs")
     p.add_argument("--sortagrad", action=argparse.BooleanOptionalAction, default=None,
                    help="first epoch shortest-first (default: the preset's setting); a curriculum "
                         "for training from scratch, which a warm start (--init-from) can skip")

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from ds2_tf.config import RunConfig
 from ds2_tf.features.spec_augment import SpecAugment
+from ds2_tf.features.spectral_tilt import SpectralTilt
 from ds2_tf.features.spectrogram import Spectrogram
 from ds2_tf.model.bn_rnn import BatchNormRNN
 from ds2_tf.model.conv_front_end import ConvFrontEnd
@@ -37,6 +38,9 @@ class DeepSpeech2(keras.Model):
         model, train = run.model, run.train
         self.spectrogram = Spectrogram(run.features.window_samples, run.features.hop_samples,
                                        run.features.normalization, name="spectrogram")
+        self.spectral_tilt = (SpectralTilt(train.spectral_tilt, seed=train.seed,
+                                           name="spectral_tilt")
+                              if train.spectral_tilt else None)
         self.spec_augment = (SpecAugment(train.freq_masks, train.freq_mask_width,
                                          train.time_masks, train.time_mask_fraction,
                                          seed=train.seed, name="spec_augment")
@@ -56,6 +60,9 @@ class DeepSpeech2(keras.Model):
     # ---- forward ---------------------------------------------------------------------------------
     def call(self, inputs, training=False):
         features, frames = self.spectrogram(inputs["waveform"], inputs["num_samples"])
+        if self.spectral_tilt is not None:
+            features = self.spectral_tilt(features, frames, self.spectrogram.std,
+                                          training=training)
         if self.spec_augment is not None:
             features = self.spec_augment(features, frames, training=training)
         features = tf.cast(features, self.compute_dtype)
