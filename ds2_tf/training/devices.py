@@ -54,6 +54,15 @@ def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str] | None:
     return None
 
 
+def cpu_bfloat16() -> bool | None:
+    """Whether this machine computes on a CPU with bfloat16 instructions (AMX, AVX512-BF16):
+    None where a GPU does the work or the flags cannot be read."""
+    if tf.config.list_physical_devices("GPU"):
+        return None
+    flags = cpu_flags()
+    return None if flags is None else bool(flags & BFLOAT16_CPU_FLAGS)
+
+
 INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16")
 
 
@@ -67,18 +76,15 @@ def inference_precision(precision: str = "auto") -> str:
         raise ValueError(f"precision must be one of {', '.join(INFERENCE_PRECISIONS)}, "
                          f"not {precision!r}")
     if precision == "auto":
-        flags = None if tf.config.list_physical_devices("GPU") else cpu_flags()
-        return "mixed_bfloat16" if flags and flags & BFLOAT16_CPU_FLAGS else "float32"
+        return "mixed_bfloat16" if cpu_bfloat16() else "float32"
     return "mixed_bfloat16" if precision == "bfloat16" else "float32"
 
 
 def set_precision(precision: str) -> None:
-    on_gpu = bool(tf.config.list_physical_devices("GPU"))
-    if precision == "mixed_float16" and not on_gpu:
+    if precision == "mixed_float16" and not tf.config.list_physical_devices("GPU"):
         raise ValueError("--precision mixed_float16 needs a GPU; use mixed_bfloat16 on CPUs "
                          "with AMX/AVX512-BF16, or float32")
-    flags = None if on_gpu else cpu_flags()
-    if precision == "mixed_bfloat16" and flags is not None and not flags & BFLOAT16_CPU_FLAGS:
+    if precision == "mixed_bfloat16" and cpu_bfloat16() is False:
         # Without these instructions bfloat16 is emulated: slower than float32
         # (bench/results/epyc_zen3_avx2/).
         print("warning: this CPU has no bfloat16 instructions (avx512_bf16, amx_bf16), so "
