@@ -42,6 +42,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tfrecords_tools.asterisk_prompts import decode_g722, transcripts  # noqa: E402
 POCKETSPHINX = Path("/usr/share/pocketsphinx/test/data")
 ASTERISK = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 ASTERISK_TEXT = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
@@ -76,31 +78,11 @@ def pocketsphinx_rows(work: Path) -> list[dict]:
     return rows
 
 
-def asterisk_transcripts(text: str) -> dict[str, str]:
-    """``name: Text.`` lines → {name: normalized text}, keeping only prompts whose reading is
-    unambiguous: letters, spaces and apostrophes once punctuation is dropped."""
-    prompts = {}
-    for line in text.splitlines():
-        if line.startswith(";") or ": " not in line:
-            continue
-        name, said = (part.strip() for part in line.split(": ", 1))
-        if name.startswith("letters/"):  # "j" is said "jay": a character model writes the sound
-            continue
-        if re.search(r"[0-9\[\]()#*$@+=<>/\"_&%]", said):
-            continue
-        words = re.sub(r"[.,;:?!]", " ", said).replace("-", " ").lower().split()
-        if words and all(re.fullmatch(r"[a-z']+", word) for word in words):
-            prompts[name] = " ".join(words)
-    return prompts
-
-
 def asterisk_rows(work: Path) -> list[dict]:
     """The G.722 prompts decoded to 16-bit 16 kHz WAVs in ``work`` (skipped when decoded before)."""
-    import numpy as np
     import soundfile
-    from G722 import G722  # the `g722` pip package (ITU-T G.722 reference codec)
 
-    prompts = asterisk_transcripts(gzip.open(ASTERISK_TEXT, "rt", encoding="utf-8").read())
+    prompts = transcripts(gzip.open(ASTERISK_TEXT, "rt", encoding="utf-8").read())
     rows = []
     for name, text in sorted(prompts.items()):
         source = ASTERISK / f"{name}.g722"
@@ -109,8 +91,7 @@ def asterisk_rows(work: Path) -> list[dict]:
         wav = work / f"{name.replace('/', '__')}.wav"
         if not wav.exists():
             wav.parent.mkdir(parents=True, exist_ok=True)
-            samples = np.asarray(G722(16000, 64000).decode(source.read_bytes()), dtype=np.int16)
-            soundfile.write(wav, samples, 16000, subtype="PCM_16")
+            soundfile.write(wav, decode_g722(source), 16000, subtype="PCM_16")
         rows.append({"path": str(wav), "transcript": text, "speaker": "asterisk:allison"})
     return rows
 

@@ -110,10 +110,21 @@ corpus() {
       --engine-share kokoro=0.3 --engine-share piper=0.1 --engine-share rhvoice=0.15 \
       --engine-share pico=0.1 --engine-share mbrola=0.05 --train-voices piper:joe-us
   done
+  real_prompts
   local dirs=()
   for name in $CORPORA; do dirs+=("$STATE/corpora/$name"); done
   [ -f "$MERGED/dataset.json" ] || $DS2 merge --out "$MERGED" "${dirs[@]}"
   return 0
+}
+
+real_prompts() {  # asterisk_itfr, when CORPORA names it: real speech, the Asterisk PBX's
+                  # Italian and French prompts (tfrecords_tools/asterisk_prompts.py says why)
+  case " $CORPORA " in *" asterisk_itfr "*) ;; *) return 0 ;; esac
+  local out="$STATE/corpora/asterisk_itfr"
+  [ -f "$out/dataset.json" ] && return 0
+  "$PYTHON" -m tfrecords_tools.asterisk_prompts --out "$STATE/asterisk_itfr_wav"
+  $DS2 prepare --out "$out" --alphabet "$STATE/corpora/${CORPORA%% *}/alphabet.json" \
+    --unknown-chars map train="$STATE/asterisk_itfr_wav/train.csv"
 }
 
 train() {  # train MINUTES: stage N+1 starts from stage N's best weights (or the released model;

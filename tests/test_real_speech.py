@@ -26,7 +26,7 @@ def test_transcripts_keep_only_unambiguous_prompts():
         "cafe: café",  # outside a-z
         "no-colon line",
     ])
-    assert real_speech.asterisk_transcripts(text) == {
+    assert real_speech.transcripts(text) == {
         "agent-pass": "please enter your password followed by the pound key",
         "im-sorry": "i'm sorry",
         "call-fwd-on-busy": "call forward on busy",

@@ -74,6 +74,21 @@ def test_corpus_makes_each_new_speaker_draw_that_corpora_names(tmp_path):
     assert "natural10" not in (tmp_path / "ds2.log").read_text()  # stopped before synthesis
 
 
+def test_corpus_prepares_the_real_prompts_when_corpora_names_them(tmp_path):
+    state = tmp_path / "state"
+    assert run_recipe(tmp_path, "corpus", command="python",
+                      CORPORA="natural10 asterisk_itfr") == [
+        f"python -m tfrecords_tools.asterisk_prompts --out {state / 'asterisk_itfr_wav'}"]
+    prepare = (tmp_path / "ds2.log").read_text().splitlines()
+    assert [line for line in prepare if line.startswith("prepare")] == [
+        f"prepare --out {state / 'corpora' / 'asterisk_itfr'} --alphabet "
+        f"{state / 'corpora' / 'natural10' / 'alphabet.json'} --unknown-chars map "
+        f"train={state / 'asterisk_itfr_wav' / 'train.csv'}"]
+    assert [line.split()[2] for line in prepare if line.startswith("synth")] == [
+        str(state / "corpora" / "natural10")]  # no synthesis for it
+    assert run_recipe(tmp_path, "corpus", command="python") == []  # not named: not made
+
+
 def test_from_scratch_has_no_init_and_the_preset_learning_rate(tmp_path):
     (first,) = run_recipe(tmp_path, "train", "5", INIT="scratch")
     assert "--init-from" not in first and "--learning-rate" not in first
