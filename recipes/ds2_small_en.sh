@@ -16,8 +16,8 @@
 #                                            # on test, test_noisy and real human speech
 #                                            # (bench/real_speech.py) → OUT/eval-SPLIT-DECODER.*
 #
-# CORPORA (default: eleven of the fourteen below) picks which corpora are synthesized and
-# merged; the first one gives dev and test, so keep natural10 first.
+# CORPORA (default: twelve of the fifteen below) picks which corpora are made and merged; the
+# first one gives dev and test, so keep natural10 first.
 # STATE (default ~/.cache/ds2-tf/ds2_small_en) keeps the corpora and every stage's run outside
 # git, so a later session continues where this one stopped (each stage starts from the previous
 # stage's best weights, or from the shipped model, with its own time budget and schedule).
@@ -29,6 +29,10 @@
 # 14) and newvoices9 (stage 15; stages 13–15 not yet released:
 # docs/models.md): the same seed's held-out split with new training speakers (--variation N;
 # the third draw still moved real speech 1.2 points, docs/models.md version 9).
+# From stage 19 (version 14) on, also asterisk_itfr: real speech, the Asterisk PBX's Italian and
+# French prompts (tfrecords_tools/asterisk_prompts.py; `make release-model` installs them). Stage
+# 19 trained on natural10 and these alone (CORPORA="natural10 asterisk_itfr"): the machine had
+# been wiped and the draws were not rebuilt yet.
 # Training flags are the ones measured best for this 2-core CPU in float32: batches of 4000
 # frames (more, smaller steps) and no SpecAugment (accuracy_merged_natural_bf4k_120.md).
 set -euo pipefail
@@ -55,7 +59,7 @@ NO_KOKORO="--engines espeak,flite,festival,piper,rhvoice,pico,mbrola"
 # speech: 15 minutes on this mix beat 15 on all ten by 1.2 points of CER on real speech's dev half
 # (asterisk_dev; docs/models.md, version 11), with dev unchanged.
 CORPORA=${CORPORA:-natural10 kokoro2 newvoices newvoices2 newvoices3 newvoices4 newvoices5
- newvoices6 newvoices7 newvoices8 newvoices9}
+ newvoices6 newvoices7 newvoices8 newvoices9 asterisk_itfr}
 # shellcheck disable=SC2086
 CORPORA=$(echo $CORPORA)  # one space between names (they name the merged corpus)
 MERGED="$STATE/merged-${CORPORA// /+}"

@@ -1,5 +1,6 @@
 """tfrecords_tools.asterisk_prompts: Italian/French prompts as training speech, text kept only
-where certain, each prompt at every speed, the evaluation speaker refused, missing packages named."""
+where certain, each prompt at every speed, the evaluation speaker refused, missing packages
+named."""
 import csv
 import gzip
 

@@ -86,7 +86,8 @@ def test_corpus_prepares_the_real_prompts_when_corpora_names_them(tmp_path):
         f"train={state / 'asterisk_itfr_wav' / 'train.csv'}"]
     assert [line.split()[2] for line in prepare if line.startswith("synth")] == [
         str(state / "corpora" / "natural10")]  # no synthesis for it
-    assert run_recipe(tmp_path, "corpus", command="python") == []  # not named: not made
+    assert run_recipe(tmp_path, "corpus", command="python",
+                      CORPORA="natural10 newvoices") == []  # not named: not made
 
 
 def test_from_scratch_has_no_init_and_the_preset_learning_rate(tmp_path):

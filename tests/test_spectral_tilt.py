@@ -48,11 +48,13 @@ def test_config_validates_and_a_tilted_model_trains_a_step():
     with pytest.raises(ValueError, match="spectral_tilt"):
         preset("tiny").replace(train={"spectral_tilt": 1.5})
     with pytest.raises(ValueError, match="utterance"):
-        preset("tiny").replace(train={"spectral_tilt": 0.5}, features={"normalization": "utterance"})
+        preset("tiny").replace(train={"spectral_tilt": 0.5},
+                               features={"normalization": "utterance"})
     config = preset("tiny").replace(train={"spectral_tilt": 0.7})
     model = DeepSpeech2(config.to_json(), num_classes=29).build_for_inference()
     assert model.spectral_tilt is not None
-    inputs = {"waveform": tf.random.normal([2, 8000]) * 0.1, "num_samples": tf.constant([8000, 6000])}
+    inputs = {"waveform": tf.random.normal([2, 8000]) * 0.1,
+              "num_samples": tf.constant([8000, 6000])}
     plain = model(inputs)["logits"].numpy()
     np.testing.assert_array_equal(plain, model(inputs)["logits"].numpy())  # inference: no tilt
     assert not np.allclose(plain, model(inputs, training=True)["logits"].numpy())
