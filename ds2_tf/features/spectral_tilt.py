@@ -4,8 +4,8 @@ Why: the released model decides voicing (p/t/k against b/d/g) largely from how m
 energy a stop carries. Filtering real recordings with 1 − a·z⁻¹ (a = 0.9) before recognition moved
 its p/t/k → b/d/g errors on real speech from 13.5 % to 6.5 %, and the inverse filter to 25.2 %
 (bench/results/real_probes_ds2_small_en_v13.md): a cue that every microphone, codec and room
-changes. Training on randomly tilted
-spectra asks the network for cues that survive it (burst timing, voice onset).
+changes. Training on randomly tilted spectra asks the network for cues that survive it (burst
+timing, voice onset).
 
 The filter |1 − a·e^(−iω)|² is applied where it is exact and cheap: as an added curve in log
 power, on the normalized features (so divided by the per-bin feature std), with its mean over the
