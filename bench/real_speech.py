@@ -179,8 +179,7 @@ def pocketsphinx_rates(rows: list[dict]) -> dict:
 
 
 def score_pocketsphinx(manifests: dict[str, Path], results_dir: str) -> None:
-    sys.path.insert(0, str(ROOT))
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # ROOT is on it since import
     from report import save
 
     if not shutil.which("pocketsphinx_continuous"):
