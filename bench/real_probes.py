@@ -109,17 +109,17 @@ def main(argv: list[str] | None = None) -> int:
     refs = [row["transcript"] for row in rows]
     audio = [load_waveform(row["path"], RATE) for row in rows]
 
+    def scored(probe: str, hyps: list[str]) -> dict:
+        return {"probe": probe, **error_rates(refs, hyps), "hypotheses": hyps,
+                "devoiced": voicing(*substitutions_of(refs, hyps))["devoiced_to_voiced"]}
+
     results = []
     for name, probe in PROBES.items():
-        hyps = recognizer.transcribe([probe(x) for x in audio])
-        results.append({"probe": name, **error_rates(refs, hyps), "hypotheses": hyps,
-                        "devoiced": voicing(*substitutions_of(refs, hyps))["devoiced_to_voiced"]})
+        results.append(scored(name, recognizer.transcribe([probe(x) for x in audio])))
         print(f"{name}: CER {100 * results[-1]['cer']:.1f} %", flush=True)
     if args.adabn:
-        hyps = adabn_transcripts(recognizer, audio)
-        results.append({"probe": "BN statistics from each utterance (AdaBN)",
-                        **error_rates(refs, hyps), "hypotheses": hyps,
-                        "devoiced": voicing(*substitutions_of(refs, hyps))["devoiced_to_voiced"]})
+        results.append(scored("BN statistics from each utterance (AdaBN)",
+                              adabn_transcripts(recognizer, audio)))
     lines = [f"Greedy CER / WER of `{args.run}` on {len(rows)} real recordings "
              f"(`{Path(args.real_csv).name}`) after each input change (diagnostic).", "",
              "| probe | CER | WER | p, t, k → b, d, g |", "|---|---|---|---|"]
