@@ -41,6 +41,8 @@ DS2=${DS2:-.venv/bin/ds2}
 PYTHON=${PYTHON:-$(dirname "$DS2")/python}  # bench/real_speech.py, reading lm.json
 STATE=${STATE:-$HOME/.cache/ds2-tf/ds2_small_en}
 PRECISION=${PRECISION:-float32}
+# The real prompts' speed perturbation: 0.95–1.05 in stage 19, 0.9–1.1 from stage 20 on.
+PROMPT_SPEEDS=${PROMPT_SPEEDS:-0.9 0.95 1 1.05 1.1}
 TRAIN_FLAGS=${TRAIN_FLAGS:---no-spec-augment --batch-frames 4000}
 # A stage that continues a trained model warms up to a lower peak learning rate: the
 # stage before version 4 re-warmed to 6e-4 and lost ground on dev in its first epoch; version 4's
@@ -59,7 +61,7 @@ NO_KOKORO="--engines espeak,flite,festival,piper,rhvoice,pico,mbrola"
 # speech: 15 minutes on this mix beat 15 on all ten by 1.2 points of CER on real speech's dev half
 # (asterisk_dev; docs/models.md, version 11), with dev unchanged.
 CORPORA=${CORPORA:-natural10 kokoro2 newvoices newvoices2 newvoices3 newvoices4 newvoices5
- newvoices6 newvoices7 newvoices8 newvoices9 asterisk_itfr}
+ newvoices6 newvoices7 newvoices8 newvoices9 asterisk_itfr asterisk_ru}
 # shellcheck disable=SC2086
 CORPORA=$(echo $CORPORA)  # one space between names (they name the merged corpus)
 MERGED="$STATE/merged-${CORPORA// /+}"
@@ -121,14 +123,21 @@ corpus() {
   return 0
 }
 
-real_prompts() {  # asterisk_itfr, when CORPORA names it: real speech, the Asterisk PBX's
-                  # Italian and French prompts (tfrecords_tools/asterisk_prompts.py says why)
-  case " $CORPORA " in *" asterisk_itfr "*) ;; *) return 0 ;; esac
-  local out="$STATE/corpora/asterisk_itfr"
-  [ -f "$out/dataset.json" ] && return 0
-  "$PYTHON" -m tfrecords_tools.asterisk_prompts --out "$STATE/asterisk_itfr_wav"
-  $DS2 prepare --out "$out" --alphabet "$STATE/corpora/${CORPORA%% *}/alphabet.json" \
-    --unknown-chars map train="$STATE/asterisk_itfr_wav/train.csv"
+real_prompts() {  # asterisk_LANGS (asterisk_itfr, asterisk_ru), each one CORPORA names: real
+                  # speech, the Asterisk PBX's prompts in those languages
+                  # (tfrecords_tools/asterisk_prompts.py says why)
+  local name out languages
+  for name in $CORPORA; do
+    case $name in asterisk_*) ;; *) continue ;; esac
+    out="$STATE/corpora/$name"
+    [ -f "$out/dataset.json" ] && continue
+    languages=$(echo "${name#asterisk_}" | sed 's/../& /g')  # itfr → "it fr"
+    # shellcheck disable=SC2086
+    "$PYTHON" -m tfrecords_tools.asterisk_prompts --out "$STATE/${name}_wav" \
+      --languages $languages --speeds $PROMPT_SPEEDS
+    $DS2 prepare --out "$out" --alphabet "$STATE/corpora/${CORPORA%% *}/alphabet.json" \
+      --unknown-chars map train="$STATE/${name}_wav/train.csv"
+  done
 }
 
 train() {  # train MINUTES: stage N+1 starts from stage N's best weights (or the released model;

@@ -1,6 +1,6 @@
 """Real human speech for training: the Asterisk PBX's Italian and French prompts.
 
-    python -m tfrecords_tools.asterisk_prompts --out DIR [--languages it fr] [--speeds 0.95 1 1.05]
+    python -m tfrecords_tools.asterisk_prompts --out DIR [--languages it fr ru] [--speeds 0.9 1 1.1]
     ds2 prepare --out CORPUS --alphabet english --unknown-chars map train=DIR/train.csv
 
 Why: every other training utterance of this project is synthetic, and on real speech the released
@@ -29,18 +29,26 @@ from pathlib import Path
 
 SOUNDS = Path("/usr/share/asterisk/sounds")
 DOCS = Path("/usr/share/doc")
-TRAINING_LANGUAGES = ("it", "fr")
+TRAINING_LANGUAGES = ("it", "fr", "ru")
 # Allison Smith speaks both: training on either would put the evaluation speaker in training.
 REFUSED = {"en": "English is the real-speech evaluation set (bench/real_speech.py)",
            "es": "the Spanish prompts are Allison, the speaker of the evaluation set"}
 RATE = 16000
+# Russian in Latin letters, BGN/PCGN without diacritics: each letter's usual English spelling of
+# its sound (ж zh, х kh, ы y); the soft and hard signs are not sounds of their own.
+CYRILLIC = dict(zip("абвгдезийклмнопрстуфыэ", "abvgdeziyklmnoprstufye")) | {
+    "ё": "yo", "ж": "zh", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "shch", "ъ": "",
+    "ь": "", "ю": "yu", "я": "ya"}
 
 
-def transcripts(text: str, fold_accents: bool = False) -> dict[str, str]:
+def transcripts(text: str, fold_accents: bool = False,
+                romanize: bool = False) -> dict[str, str]:
     """``name: Text.`` lines → {name: normalized text}, keeping only prompts whose reading is
     unambiguous: letters, spaces and apostrophes once punctuation is dropped. With
     ``fold_accents`` (other languages), glosses in round brackets are removed and accents folded
-    to a-z; without it (English), a prompt with brackets is left out."""
+    to a-z; without it (English), a prompt with brackets is left out. With ``romanize``
+    (Russian), Cyrillic is written in Latin letters (``CYRILLIC``) and a prompt that already
+    holds Latin letters (a name or a term said in some unknown way) is left out."""
     prompts = {}
     for line in text.lstrip("\ufeff").splitlines():
         if line.startswith(";") or ": " not in line:
@@ -50,6 +58,10 @@ def transcripts(text: str, fold_accents: bool = False) -> dict[str, str]:
             continue
         if fold_accents:
             said = re.sub(r"\([^)]*\)", " ", said).replace("’", "'")
+        if romanize:
+            if re.search(r"[A-Za-z]", said):
+                continue
+            said = "".join(CYRILLIC.get(c.lower(), c) for c in said)
             said = "".join(c for c in unicodedata.normalize("NFKD", said)
                            if not unicodedata.combining(c))
             said = re.sub(r"[\"«»“”…]", " ", said)
@@ -93,7 +105,8 @@ def language_rows(language: str, out: Path, speeds: list[float], sounds: Path,
         return []
     text = gzip.open(text_file, "rt", encoding="utf-8").read()
     rows = []
-    for name, said in sorted(transcripts(text, fold_accents=True).items()):
+    prompts = transcripts(text, fold_accents=True, romanize=language == "ru")
+    for name, said in sorted(prompts.items()):
         source = voice / f"{name}.g722"
         if not source.is_file():
             continue
@@ -115,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="folder for wav/ and train.csv")
     parser.add_argument("--languages", nargs="+", default=list(TRAINING_LANGUAGES))
-    parser.add_argument("--speeds", nargs="+", type=float, default=[0.95, 1.0, 1.05])
+    parser.add_argument("--speeds", nargs="+", type=float, default=[0.9, 0.95, 1.0, 1.05, 1.1])
     args = parser.parse_args(argv)
     for language in args.languages:
         if language in REFUSED:
