@@ -1,4 +1,4 @@
-"""tfrecords_tools.asterisk_prompts: Italian/French prompts as training speech, text kept only
+"""tfrecords_tools.asterisk_prompts: Italian/French/Russian prompts as training speech, text kept only
 where certain, each prompt at every speed, the evaluation speaker refused, missing packages
 named."""
 import csv
@@ -26,6 +26,17 @@ def test_foreign_transcripts_drop_glosses_fold_accents_and_skip_uncertain_text()
         "confbridge-muted": "voce disattivata",
         "agent-alreadyon": "cet agent est presentement en ligne suivi du diese",
         "conf-only": "al momento c'e un altro partecipante",
+    }
+    russian = "\n".join([
+        "hello: Здравствуйте!",
+        "conf-nonextended: Конференция не может быть расширена.",
+        "goodbye: До свидания, Asterisk.",  # a Latin name: how it is said is unknown
+        "spy-console: Консоль (console).",
+    ])
+    assert asterisk_prompts.transcripts(russian, fold_accents=True, romanize=True) == {
+        "hello": "zdravstvuyte",
+        "conf-nonextended": "konferentsiya ne mozhet byt rasshirena",
+        "spy-console": "konsol",
     }
     # English (the evaluation sets) keeps its stricter rule: a prompt with brackets is left out
     assert asterisk_prompts.transcripts("muted: You are muted. (beep)\nok: Okay.") == {"ok": "okay"}

@@ -76,16 +76,20 @@ def test_corpus_makes_each_new_speaker_draw_that_corpora_names(tmp_path):
 
 def test_corpus_prepares_the_real_prompts_when_corpora_names_them(tmp_path):
     state = tmp_path / "state"
+    speeds = "--speeds 0.9 0.95 1 1.05 1.1"
     assert run_recipe(tmp_path, "corpus", command="python",
-                      CORPORA="natural10 asterisk_itfr") == [
-        f"python -m tfrecords_tools.asterisk_prompts --out {state / 'asterisk_itfr_wav'}"]
+                      CORPORA="natural10 asterisk_itfr asterisk_ru") == [
+        f"python -m tfrecords_tools.asterisk_prompts --out {state / 'asterisk_itfr_wav'} "
+        f"--languages it fr {speeds}",
+        f"python -m tfrecords_tools.asterisk_prompts --out {state / 'asterisk_ru_wav'} "
+        f"--languages ru {speeds}"]
     prepare = (tmp_path / "ds2.log").read_text().splitlines()
     assert [line for line in prepare if line.startswith("prepare")] == [
-        f"prepare --out {state / 'corpora' / 'asterisk_itfr'} --alphabet "
+        f"prepare --out {state / 'corpora' / name} --alphabet "
         f"{state / 'corpora' / 'natural10' / 'alphabet.json'} --unknown-chars map "
-        f"train={state / 'asterisk_itfr_wav' / 'train.csv'}"]
+        f"train={state / f'{name}_wav' / 'train.csv'}" for name in ("asterisk_itfr", "asterisk_ru")]
     assert [line.split()[2] for line in prepare if line.startswith("synth")] == [
-        str(state / "corpora" / "natural10")]  # no synthesis for it
+        str(state / "corpora" / "natural10")]  # no synthesis for them
     assert run_recipe(tmp_path, "corpus", command="python",
                       CORPORA="natural10 newvoices") == []  # not named: not made
 

@@ -58,10 +58,10 @@ def transcripts(text: str, fold_accents: bool = False,
             continue
         if fold_accents:
             said = re.sub(r"\([^)]*\)", " ", said).replace("’", "'")
-        if romanize:
-            if re.search(r"[A-Za-z]", said):
-                continue
-            said = "".join(CYRILLIC.get(c.lower(), c) for c in said)
+            if romanize:
+                if re.search(r"[A-Za-z]", said):
+                    continue
+                said = "".join(CYRILLIC.get(c.lower(), c) for c in said)
             said = "".join(c for c in unicodedata.normalize("NFKD", said)
                            if not unicodedata.combining(c))
             said = re.sub(r"[\"«»“”…]", " ", said)
