@@ -1,4 +1,4 @@
-"""Real human speech for training: the Asterisk PBX's Italian and French prompts.
+"""Real human speech for training: the Asterisk PBX's Italian, French and Russian prompts.
 
     python -m tfrecords_tools.asterisk_prompts --out DIR [--languages it fr ru] [--speeds 0.9 1 1.1]
     ds2 prepare --out CORPUS --alphabet english --unknown-chars map train=DIR/train.csv
@@ -8,14 +8,15 @@ model stalled near 37 % CER whatever synthetic data was added. Debian packages t
 prompts, studio recordings by professional speakers with their transcripts, in several languages.
 Their English prompts (one speaker, Allison) are the real-speech evaluation sets
 (bench/real_speech.py) and never train; Spanish is Allison too and is refused. Italian (a male
-speaker) and Canadian French (a female speaker) are other people: other voices, real
-articulation, the same studio chain. Their spelling differs from English (this costs some
-synthetic-English accuracy), but 900 steps with them lowered every real set's CER
-(bench/results/lever_foreign_prompts.md).
+speaker), Canadian French and Russian (two female speakers) are other people: other voices, real
+articulation; the Italian and French ones through the same studio chain as the English. Their
+spelling differs from English (this costs some synthetic-English accuracy), but 900 steps with
+the Italian and French ones lowered every real set's CER (bench/results/lever_foreign_prompts.md).
 
 Each prompt is kept only where its text is certain: glosses in brackets are dropped, accents are
-folded to a-z, and prompts with digits or symbols are left out, as for the English sets. Each
-prompt is written at every ``--speeds`` factor (speed perturbation, 16 kHz PCM WAVs).
+folded to a-z, Russian is romanized (``CYRILLIC``), and prompts with digits or symbols are left
+out, as for the English sets. Each prompt is written at every ``--speeds`` factor (speed
+perturbation, 16 kHz PCM WAVs).
 """
 from __future__ import annotations
 
