@@ -21,6 +21,8 @@ def test_foreign_transcripts_drop_glosses_fold_accents_and_skip_uncertain_text()
         "letters/a: A",
         "hash: premi # per uscire",
         "cyrillic: привет",
+        "spy-sip: SIP",  # acronyms are said as letter names
+        "demo-thanks: Grazie per aver provato il PBX Asterisk.",
     ])
     assert asterisk_prompts.transcripts(text, fold_accents=True) == {
         "confbridge-muted": "voce disattivata",
@@ -32,6 +34,7 @@ def test_foreign_transcripts_drop_glosses_fold_accents_and_skip_uncertain_text()
         "conf-nonextended: Конференция не может быть расширена.",
         "goodbye: До свидания, Asterisk.",  # a Latin name: how it is said is unknown
         "spy-console: Консоль (console).",
+        "spy-mgcp: МГЦП",
     ])
     assert asterisk_prompts.transcripts(russian, fold_accents=True, romanize=True) == {
         "hello": "zdravstvuyte",

@@ -46,10 +46,11 @@ def transcripts(text: str, fold_accents: bool = False,
                 romanize: bool = False) -> dict[str, str]:
     """``name: Text.`` lines → {name: normalized text}, keeping only prompts whose reading is
     unambiguous: letters, spaces and apostrophes once punctuation is dropped. With
-    ``fold_accents`` (other languages), glosses in round brackets are removed and accents folded
-    to a-z; without it (English), a prompt with brackets is left out. With ``romanize``
-    (Russian), Cyrillic is written in Latin letters (``CYRILLIC``) and a prompt that already
-    holds Latin letters (a name or a term said in some unknown way) is left out."""
+    ``fold_accents`` (other languages), glosses in round brackets are removed, a prompt with an
+    acronym (said as letter names) is left out and accents are folded to a-z; without it
+    (English), a prompt with brackets is left out. With ``romanize`` (Russian), Cyrillic is
+    written in Latin letters (``CYRILLIC``) and a prompt that already holds Latin letters (a name
+    or a term said in some unknown way) is left out."""
     prompts = {}
     for line in text.lstrip("\ufeff").splitlines():
         if line.startswith(";") or ": " not in line:
@@ -59,6 +60,8 @@ def transcripts(text: str, fold_accents: bool = False,
             continue
         if fold_accents:
             said = re.sub(r"\([^)]*\)", " ", said).replace("’", "'")
+            if any(len(word) > 1 and word.isupper() for word in re.findall(r"[^\W\d_]+", said)):
+                continue  # an acronym (PBX, SIP, МГЦП): spelled out in letter names
             if romanize:
                 if re.search(r"[A-Za-z]", said):
                     continue
