@@ -38,13 +38,21 @@ class ProjectedGRUCell(keras.layers.Layer):
     def step(inputs, states, hidden):
         """One time step given the recurrent projection ``hidden`` = U h + b; elementwise, so a
         leading direction axis on every argument runs D directions at once (``run_recurrence``)."""
-        h = states[0]
+        z, _, candidate, _ = ProjectedGRUCell.gate_activations(inputs, hidden)
+        return [z * states[0] + (1.0 - z) * candidate]
+
+    @staticmethod
+    def gate_activations(inputs, hidden):
+        """The update gate z, reset gate r, candidate n and U_h h + b_h from W x_t + b (z, r, h)
+        and ``hidden`` = U h_{t-1} + b: the GRU's formula, written once for this cell and the
+        training and inference loops (fused_gru.py, gru_inference.py), which combine
+        h_t = n + z (h_{t-1} − n) themselves (they mask steps, and the training loop keeps z, r, n
+        and U_h h for its backward pass)."""
         x_z, x_r, x_h = ops.split(inputs, 3, axis=-1)
         h_z, h_r, h_h = ops.split(hidden, 3, axis=-1)
         z = ops.sigmoid(x_z + h_z)
         r = ops.sigmoid(x_r + h_r)
-        candidate = ops.tanh(x_h + r * h_h)
-        return [z * h + (1.0 - z) * candidate]
+        return z, r, ops.tanh(x_h + r * h_h), h_h
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}

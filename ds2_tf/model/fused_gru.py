@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from ds2_tf.model.cells import ProjectedGRUCell
+
 STEP_MULTIPLE = 16  # lengths are padded up to a multiple of this (≤ 15 extra steps per batch)
 
 
@@ -63,11 +65,7 @@ def _forward(inputs, keep, kernel, bias):
     gates = tf.TensorArray(inputs.dtype, size=steps)
 
     def step(t, h, states, gates):
-        x_z, x_r, x_h = tf.split(inputs[t], 3, axis=-1)
-        h_z, h_r, h_h = tf.split(tf.matmul(h, kernel) + bias, 3, axis=-1)
-        z = tf.sigmoid(x_z + h_z)
-        r = tf.sigmoid(x_r + h_r)
-        n = tf.tanh(x_h + r * h_h)
+        z, r, n, h_h = ProjectedGRUCell.gate_activations(inputs[t], tf.matmul(h, kernel) + bias)
         h = tf.where(keep[t], n + z * (h - n), h)
         return t + 1, h, states.write(t, h), gates.write(t, tf.concat([z, r, n, h_h], -1))
 

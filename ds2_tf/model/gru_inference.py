@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from ds2_tf.model.cells import ProjectedGRUCell
+
 
 def gru_states(inputs, mask, kernel, bias):
     """h_t for every step of ``inputs`` [B, T, 3U] (the projected x_t, gates z, r, h, in the
@@ -30,12 +32,8 @@ def gru_states(inputs, mask, kernel, bias):
     keep = None if mask is None else tf.transpose(mask, [1, 0])[:, :, None]  # [T, B, 1]
 
     def step(t, h, states):
-        x_z, x_r, x_h = tf.split(time_major[t], 3, axis=-1)
         hidden = tf.cast(tf.matmul(tf.cast(h, matmul_dtype), kernel), tf.float32) + bias
-        h_z, h_r, h_h = tf.split(hidden, 3, axis=-1)
-        z = tf.sigmoid(x_z + h_z)
-        r = tf.sigmoid(x_r + h_r)
-        n = tf.tanh(x_h + r * h_h)
+        z, _, n, _ = ProjectedGRUCell.gate_activations(time_major[t], hidden)
         new = n + z * (h - n)
         h = new if keep is None else tf.where(keep[t], new, h)
         return t + 1, h, states.write(t, h)
