@@ -80,10 +80,9 @@ demo: system-deps $(VENV)/.installed
 # training stage of RELEASE_MINUTES, and `ds2 release` if it beats the shipped weights on dev.
 # Hours of CPU; state in STATE (default ~/.cache/ds2-tf/ds2_small_en). See recipes/ds2_small_en.sh.
 RELEASE_MINUTES ?= 120
-# Real speech to train on: the Asterisk PBX's Italian, French (asterisk_itfr) and Russian
-# (asterisk_ru) prompts.
+# Real speech to train on: the Asterisk PBX's Italian and French prompts (asterisk_itfr).
 PROMPT_PACKAGES := asterisk-core-sounds-it asterisk-core-sounds-it-g722 asterisk-core-sounds-fr \
-                   asterisk-core-sounds-fr-g722 asterisk-core-sounds-ru asterisk-core-sounds-ru-g722
+                   asterisk-core-sounds-fr-g722
 release-model: system-deps natural-voices $(VENV)/.installed
 	$(MAKE) system-deps APT_PACKAGES="$(PROMPT_PACKAGES)"
 	DS2=$(DS2) recipes/ds2_small_en.sh all $(RELEASE_MINUTES)

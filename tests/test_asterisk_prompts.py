@@ -1,5 +1,5 @@
-"""tfrecords_tools.asterisk_prompts: Italian/French/Russian prompts as training speech, text kept only
-where certain, each prompt at every speed, the evaluation speaker refused, missing packages
+"""tfrecords_tools.asterisk_prompts: Italian/French/Russian prompts as training speech, text kept
+only where certain, each prompt at every speed, the evaluation speaker refused, missing packages
 named."""
 import csv
 import gzip
