@@ -49,9 +49,9 @@ def transcripts(text: str, fold_accents: bool = False,
     unambiguous: letters, spaces and apostrophes once punctuation is dropped. With
     ``fold_accents`` (other languages), glosses in round brackets are removed, a prompt with an
     acronym (said as letter names) is left out and accents are folded to a-z; without it
-    (English), a prompt with brackets is left out. With ``romanize`` (Russian), Cyrillic is
-    written in Latin letters (``CYRILLIC``) and a prompt that already holds Latin letters (a name
-    or a term said in some unknown way) is left out."""
+    (English), a prompt with brackets is left out. ``romanize`` (Russian) does the same after
+    writing Cyrillic in Latin letters (``CYRILLIC``), and leaves out a prompt that already holds
+    Latin letters (a name or a term said in some unknown way)."""
     prompts = {}
     for line in text.lstrip("\ufeff").splitlines():
         if line.startswith(";") or ": " not in line:
@@ -59,7 +59,7 @@ def transcripts(text: str, fold_accents: bool = False,
         name, said = (part.strip() for part in line.split(": ", 1))
         if name.startswith("letters/"):  # "j" is said "jay": a character model writes the sound
             continue
-        if fold_accents:
+        if fold_accents or romanize:
             said = re.sub(r"\([^)]*\)", " ", said).replace("’", "'")
             if any(len(word) > 1 and word.isupper() for word in re.findall(r"[^\W\d_]+", said)):
                 continue  # an acronym (PBX, SIP, МГЦП): spelled out in letter names
