@@ -36,7 +36,8 @@ def test_foreign_transcripts_drop_glosses_fold_accents_and_skip_uncertain_text()
         "spy-console: Консоль (console).",
         "spy-mgcp: МГЦП",
     ])
-    assert asterisk_prompts.transcripts(russian, fold_accents=True, romanize=True) == {
+    assert asterisk_prompts.transcripts(
+            russian, fold_accents=True, romanization=asterisk_prompts.CYRILLIC) == {
         "hello": "zdravstvuyte",
         "conf-nonextended": "konferentsiya ne mozhet byt rasshirena",
         "spy-console": "konsol",

@@ -15,9 +15,9 @@ the Italian and French ones lowered every real set's CER (bench/results/lever_fo
 The Russian ones (``--languages ru``) did not help on top of them (lever_russian_prompts.md).
 
 Each prompt is kept only where its text is certain: glosses in brackets are dropped, accents are
-folded to a-z, Russian is romanized (``CYRILLIC``), and prompts with digits or symbols are left
-out, as for the English sets. Each prompt is written at every ``--speeds`` factor (speed
-perturbation, 16 kHz PCM WAVs).
+folded to a-z, Russian is romanized (``ROMANIZATIONS``), and prompts with digits, symbols or
+acronyms are left out, as for the English sets. Each prompt is written at every ``--speeds``
+factor (speed perturbation, 16 kHz PCM WAVs).
 """
 from __future__ import annotations
 
@@ -41,17 +41,18 @@ RATE = 16000
 CYRILLIC = dict(zip("абвгдезийклмнопрстуфыэ", "abvgdeziyklmnoprstufye")) | {
     "ё": "yo", "ж": "zh", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "shch", "ъ": "",
     "ь": "", "ю": "yu", "я": "ya"}
+ROMANIZATIONS = {"ru": CYRILLIC}  # languages not written in Latin letters: letter → Latin
 
 
 def transcripts(text: str, fold_accents: bool = False,
-                romanize: bool = False) -> dict[str, str]:
+                romanization: dict[str, str] | None = None) -> dict[str, str]:
     """``name: Text.`` lines → {name: normalized text}, keeping only prompts whose reading is
     unambiguous: letters, spaces and apostrophes once punctuation is dropped. With
     ``fold_accents`` (other languages), glosses in round brackets are removed, a prompt with an
     acronym (said as letter names) is left out and accents are folded to a-z; without it
-    (English), a prompt with brackets is left out. ``romanize`` (Russian) does the same after
-    writing Cyrillic in Latin letters (``CYRILLIC``), and leaves out a prompt that already holds
-    Latin letters (a name or a term said in some unknown way)."""
+    (English), a prompt with brackets is left out. A ``romanization`` (``ROMANIZATIONS``, e.g.
+    Russian's) does the same after writing each letter in Latin ones, and leaves out a prompt
+    that already holds Latin letters (a name or a term said in some unknown way)."""
     prompts = {}
     for line in text.lstrip("\ufeff").splitlines():
         if line.startswith(";") or ": " not in line:
@@ -59,14 +60,14 @@ def transcripts(text: str, fold_accents: bool = False,
         name, said = (part.strip() for part in line.split(": ", 1))
         if name.startswith("letters/"):  # "j" is said "jay": a character model writes the sound
             continue
-        if fold_accents or romanize:
+        if fold_accents or romanization:
             said = re.sub(r"\([^)]*\)", " ", said).replace("’", "'")
             if any(len(word) > 1 and word.isupper() for word in re.findall(r"[^\W\d_]+", said)):
                 continue  # an acronym (PBX, SIP, МГЦП): spelled out in letter names
-            if romanize:
+            if romanization:
                 if re.search(r"[A-Za-z]", said):
                     continue
-                said = "".join(CYRILLIC.get(c.lower(), c) for c in said)
+                said = "".join(romanization.get(c.lower(), c) for c in said)
             said = "".join(c for c in unicodedata.normalize("NFKD", said)
                            if not unicodedata.combining(c))
             said = re.sub(r"[\"«»“”…]", " ", said)
@@ -110,7 +111,7 @@ def language_rows(language: str, out: Path, speeds: list[float], sounds: Path,
         return []
     text = gzip.open(text_file, "rt", encoding="utf-8").read()
     rows = []
-    prompts = transcripts(text, fold_accents=True, romanize=language == "ru")
+    prompts = transcripts(text, fold_accents=True, romanization=ROMANIZATIONS.get(language))
     for name, said in sorted(prompts.items()):
         source = voice / f"{name}.g722"
         if not source.is_file():
