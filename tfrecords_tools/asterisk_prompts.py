@@ -15,9 +15,9 @@ the Italian and French ones lowered every real set's CER (bench/results/lever_fo
 The Russian ones (``--languages ru``) did not help on top of them (lever_russian_prompts.md).
 
 Each prompt is kept only where its text is certain: glosses in brackets are dropped, accents are
-folded to a-z, Russian is romanized (``ROMANIZATIONS``), and prompts with digits, symbols or
-acronyms are left out, as for the English sets. Each prompt is written at every ``--speeds``
-factor (speed perturbation, 16 kHz PCM WAVs).
+folded to a-z, Russian is romanized (``ROMANIZATIONS``), prompts with digits or symbols are left
+out, as for the English sets, and so are those with acronyms. Each prompt is written at every
+``--speeds`` factor (speed perturbation, 16 kHz PCM WAVs).
 """
 from __future__ import annotations
 
