@@ -236,6 +236,7 @@ def test_train_flags_override_the_preset(monkeypatch):
                                  (["--no-spec-augment"], "spec_augment", False),
                                  (["--no-sortagrad"], "sortagrad", False),
                                  (["--ema", "0.999"], "ema_momentum", 0.999),
+                                 (["--seed", "7"], "seed", 7),
                                  (["--spectral-tilt", "0.7"], "spectral_tilt", 0.7)):
         args = build_parser().parse_args(["train", "--data", "d", "--out", "o", *flags])
         args.func(args)
@@ -243,7 +244,7 @@ def test_train_flags_override_the_preset(monkeypatch):
     args = build_parser().parse_args(["train", "--data", "d", "--out", "o"])
     args.func(args)
     # the preset decides
-    assert not {"spec_augment", "sortagrad", "ema_momentum"} & set(seen["train_overrides"])
+    assert not {"spec_augment", "sortagrad", "ema_momentum", "seed"} & set(seen["train_overrides"])
     assert seen["feature_overrides"] == {}
     args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--batch-frames",
                                       "4000", "--feature-normalization", "utterance"])

@@ -18,6 +18,7 @@ TRAIN_FLAGS = (
     ("sortagrad", "train", "sortagrad"),
     ("init_from", "train", "init_from"),
     ("ema", "train", "ema_momentum"),
+    ("seed", "train", "seed"),
     ("feature_normalization", "features", "normalization"),
     ("rnn_loop", "model", "rnn_loop"),
     ("model_parallel", "model", "model_parallel"),
@@ -86,6 +87,10 @@ def register(sub) -> None:
     p.add_argument("--ema", type=float, default=None, metavar="MOMENTUM",
                    help="average the weights over training (e.g. 0.999 ≈ the last 1000 steps); "
                         "dev metrics, checkpoints and exports use the average (default: off)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seeds weight initialisation and the shuffle order (default: the "
+                        "preset's, 1234); runs that differ only in seed can be averaged "
+                        "(ds2 average)")
     p.add_argument("--steps-per-epoch", type=int, default=None)
     p.add_argument("--max-dev", type=int, default=200,
                    help="dev utterances decoded for WER/CER after each epoch")
