@@ -6,6 +6,11 @@
 #                                            # (or the released model, or from scratch)
 #   recipes/ds2_small_en.sh average WEIGHT   # the newest stage averaged with its start
 #                                            # (share WEIGHT to the stage) as the next stage
+#   recipes/ds2_small_en.sh branch STEPS SEED  # a short stage (STEPS steps, seed SEED) from
+#                                            # FROM or the newest stage
+#   recipes/ds2_small_en.sh soup WEIGHT BASE RUN...  # BASE (share WEIGHT) averaged with equal
+#                                            # shares of the RUNs (stage numbers or dirs) as the
+#                                            # next stage
 #   recipes/ds2_small_en.sh release          # ship the newest stage if it beats the shipped
 #                                            # ds2_small_en beyond chance (ds2 release: paired
 #                                            # bootstrap, 95 %) on dev or on real speech's dev
@@ -147,6 +152,20 @@ train() {  # train MINUTES: stage N+1 starts from stage N's best weights (or the
            # FROM=DIR|ds2_small_en picks another start, e.g. the released stage when the newest
            # stage was not released)
   local minutes=${1:?minutes}
+  stage --max-minutes "$minutes"
+}
+
+branch() {  # branch STEPS SEED: a short stage of STEPS steps (one epoch: the learning-rate
+            # schedule spans them) with seed SEED (the shuffle order), from FROM or the newest
+            # stage. Short runs from one start that differ only in seed land on different sides
+            # of it; `soup` averages them (version 15, docs/models.md).
+  local steps=${1:?steps} seed=${2:?seed}
+  [[ $steps =~ ^[1-9][0-9]*$ && $seed =~ ^[0-9]+$ ]] ||
+    { echo "branch STEPS SEED: two whole numbers, not '$steps' '$seed'" >&2; exit 2; }
+  stage --steps-per-epoch "$steps" --epochs 1 --seed "$seed"
+}
+
+stage() {  # stage FLAGS...: the next stage (an interrupted newest stage resumes, same flags)
   mkdir -p "$STATE/stages"
   local last n init=()
   last=$(ls -d "$STATE"/stages/[0-9]* 2>/dev/null | sort | tail -n 1 || true)
@@ -164,10 +183,10 @@ train() {  # train MINUTES: stage N+1 starts from stage N's best weights (or the
   fi
   local continue_flags=""
   [ ${#init[@]} -gt 0 ] && continue_flags=$CONTINUE_FLAGS
-  echo "== stage $n: ${init[*]:-from scratch}, $minutes min" >&2
+  echo "== stage $n: ${init[*]:-from scratch}, $*" >&2
   # shellcheck disable=SC2086
   $DS2 train --data "$MERGED" --out "$STATE/stages/$n" --preset small \
-    --precision "$PRECISION" --max-minutes "$minutes" $TRAIN_FLAGS $continue_flags "${init[@]}"
+    --precision "$PRECISION" "$@" $TRAIN_FLAGS $continue_flags "${init[@]}"
 }
 
 shipped_version() {  # "ds2_small_en vN": the shipped model, by its card
@@ -199,6 +218,45 @@ average() {  # average WEIGHT: the newest finished stage (share WEIGHT) averaged
   if [ "$start" = ds2_small_en ]; then name=$(shipped_version); fi
   mkdir -p "$STATE/stages/$n"
   echo "$weight × stage $(basename "$last") + $rest × $name" > "$STATE/stages/$n/averaged_from"
+}
+
+run_of() {  # run_of STAGE: a stage number → its directory; a run directory or a name as given
+  if [[ $1 =~ ^[0-9]+$ ]]; then printf '%s/stages/%02d\n' "$STATE" $((10#$1)); else echo "$1"; fi
+}
+
+name_of() {  # name_of RUN: how averaged_from names it (stage NN, ds2_small_en vN, a path)
+  case $1 in
+    "$STATE"/stages/*) echo "stage $(basename "$1")" ;;
+    ds2_small_en) shipped_version ;;
+    *) echo "$1" ;;
+  esac
+}
+
+soup() {  # soup WEIGHT BASE RUN...: BASE (share WEIGHT) averaged with equal shares of the RUNs
+          # (stage numbers, run directories, ds2_small_en) → the next stage, which `release`
+          # gates like any other. One short run's endpoint is mostly its seed's noise (seeds 1-4
+          # of one run: 35.4-37.3 % on asterisk_dev); their mean is not (docs/models.md, v15).
+  local weight=${1:?weight} base=${2:?base}; shift 2
+  [ $# -gt 0 ] || { echo "soup WEIGHT BASE RUN...: name at least one run to average" >&2; exit 2; }
+  local each last n run names=() args
+  each=$(awk -v w="$weight" -v k=$# \
+    'BEGIN { if (w <= 0 || w >= 1) exit 1; printf "%.6g", (1 - w) / k }') ||
+    { echo "soup WEIGHT: a share between 0 and 1, not $weight" >&2; exit 2; }
+  base=$(run_of "$base")
+  args=(--run "$base" --weight "$weight")
+  for run in "$@"; do
+    run=$(run_of "$run")
+    args+=(--run "$run" --weight "$each")
+    names+=("$(name_of "$run")")
+  done
+  last=$(ls -d "$STATE"/stages/[0-9]* 2>/dev/null | sort | tail -n 1 || true)
+  n=$(printf '%02d' $(( ${last:+10#$(basename "$last")} + 1 )))
+  $DS2 average "${args[@]}" --out "$STATE/stages/$n"
+  mkdir -p "$STATE/stages/$n"
+  local joined
+  joined=$(printf ', %s' "${names[@]}")
+  echo "$weight × $(name_of "$base") + $each × each of ${joined:2}" \
+    > "$STATE/stages/$n/averaged_from"
 }
 
 release() {  # the newest finished stage, if it beats the shipped model on dev
@@ -278,10 +336,12 @@ case "${1:-all}" in
   corpus) corpus ;;
   train) train "${2:?usage: $0 train MINUTES}" ;;
   average) average "${2:?usage: $0 average WEIGHT}" ;;
+  branch) branch "${2:?usage: $0 branch STEPS SEED}" "${3:?usage: $0 branch STEPS SEED}" ;;
+  soup) shift; soup "$@" ;;
   release) release ;;
   evaluate) evaluate "${2:?usage: $0 evaluate MODEL OUT}" "${3:?usage: $0 evaluate MODEL OUT}" ;;
   all) corpus; train "${2:-120}"; release ;;
-  *) echo "usage: $0 corpus | train MINUTES | average WEIGHT | release | evaluate MODEL OUT |" \
-       "all [MINUTES]" >&2
+  *) echo "usage: $0 corpus | train MINUTES | average WEIGHT | branch STEPS SEED |" \
+       "soup WEIGHT BASE RUN... | release | evaluate MODEL OUT | all [MINUTES]" >&2
      exit 2 ;;
 esac

@@ -176,3 +176,31 @@ def test_average_puts_the_newest_stage_between_itself_and_its_start_as_the_next_
     bad = subprocess.run(["bash", str(RECIPE), "average", "1.5"], capture_output=True, text=True,
                          env={**os.environ, "STATE": str(tmp_path / "state")})
     assert bad.returncode != 0 and "a share between 0 and 1, not 1.5" in bad.stderr
+
+
+def test_branch_makes_short_seeded_stages_from_one_start_and_soup_averages_them(tmp_path):
+    stages = tmp_path / "state" / "stages"
+    start = tmp_path / "v13"
+    for seed in ("1", "2"):
+        (branch,) = run_recipe(tmp_path, "branch", "900", seed, command="train", FROM=str(start))
+        n = "01" if seed == "1" else "02"
+        assert f"--out {stages / n} " in branch and f"--init-from {start}" in branch
+        assert f"--steps-per-epoch 900 --epochs 1 --seed {seed} " in branch
+        assert "--learning-rate 0.0001" in branch and "--max-minutes" not in branch
+        finish(stages / n)
+    (soup,) = run_recipe(tmp_path, "soup", "0.6", "ds2_small_en", "1", "2", str(start),
+                         command="average")
+    assert soup == (f"average --run ds2_small_en --weight 0.6 --run {stages / '01'} --weight "
+                    f"0.133333 --run {stages / '02'} --weight 0.133333 --run {start} --weight "
+                    f"0.133333 --out {stages / '03'}")
+    card = REPO / "ds2_tf" / "released" / "ds2_small_en" / "card.json"
+    version = json.loads(card.read_text(encoding="utf-8"))["version"]
+    assert (stages / "03" / "averaged_from").read_text().strip() == (
+        f"0.6 × ds2_small_en v{version} + 0.133333 × each of stage 01, stage 02, {start}")
+    finish(stages / "03")
+    (release,) = run_recipe(tmp_path, "release")
+    assert f"--run {stages / '03'} " in release and "stage 03 (averaged: 0.6 × " in release
+    for args, message in ((["branch", "900", "x"], "two whole numbers, not '900' 'x'"),
+                          (["soup", "1", "ds2_small_en", "1"], "a share between 0 and 1, not 1"),
+                          (["soup", "0.5", "ds2_small_en"], "name at least one run")):
+        assert message in run_recipe(tmp_path, *args, returncode=2)
