@@ -168,10 +168,14 @@ branch() {  # branch STEPS SEED: a short stage of STEPS steps (one epoch: the le
   stage --steps-per-epoch "$steps" --epochs 1 --seed "$seed"
 }
 
+newest_stage() {  # the newest stage directory, finished or not (nothing when there is none)
+  ls -d "$STATE"/stages/[0-9]* 2>/dev/null | sort | tail -n 1 || true
+}
+
 stage() {  # stage FLAGS...: the next stage (an interrupted newest stage resumes, same flags)
   mkdir -p "$STATE/stages"
   local last n init=()
-  last=$(ls -d "$STATE"/stages/[0-9]* 2>/dev/null | sort | tail -n 1 || true)
+  last=$(newest_stage)
   if [ -n "$last" ] && [ ! -f "$last/train_summary.json" ]; then
     n=$(basename "$last")  # an interrupted stage resumes (same flags)
     [ -f "$last/init_from" ] && init=(--init-from "$(cat "$last/init_from")")
@@ -237,8 +241,9 @@ name_of() {  # name_of RUN: how averaged_from names it (stage NN, ds2_small_en v
 
 soup() {  # soup WEIGHT BASE RUN...: BASE (share WEIGHT) averaged with equal shares of the RUNs
           # (stage numbers, run directories, ds2_small_en) → the next stage, which `release`
-          # gates like any other. One short run's endpoint is mostly its seed's noise (seeds 1-4
-          # of one run: 35.4-37.3 % on asterisk_dev); their mean is not (docs/models.md, v15).
+          # gates like any other. One short run's endpoint carries much of its seed's noise
+          # (seeds 1-4 of one run: 35.4-37.3 % on asterisk_dev); their mean less (docs/models.md,
+          # version 15).
   local weight=${1:?weight} base=${2:?base}; shift 2
   [ $# -gt 0 ] || { echo "soup WEIGHT BASE RUN...: name at least one run to average" >&2; exit 2; }
   local each last n run names=() args
@@ -252,7 +257,7 @@ soup() {  # soup WEIGHT BASE RUN...: BASE (share WEIGHT) averaged with equal sha
     args+=(--run "$run" --weight "$each")
     names+=("$(name_of "$run")")
   done
-  last=$(ls -d "$STATE"/stages/[0-9]* 2>/dev/null | sort | tail -n 1 || true)
+  last=$(newest_stage)
   n=$(printf '%02d' $(( ${last:+10#$(basename "$last")} + 1 )))
   $DS2 average "${args[@]}" --out "$STATE/stages/$n"
   mkdir -p "$STATE/stages/$n"

@@ -88,9 +88,9 @@ def register(sub) -> None:
                    help="average the weights over training (e.g. 0.999 ≈ the last 1000 steps); "
                         "dev metrics, checkpoints and exports use the average (default: off)")
     p.add_argument("--seed", type=int, default=None,
-                   help="seeds weight initialisation and the shuffle order (default: the "
-                        "preset's, 1234); runs that differ only in seed can be averaged "
-                        "(ds2 average)")
+                   help="seeds weight initialisation, the shuffle order and augmentation "
+                        "draws (default: the preset's, 1234); runs that differ only in seed "
+                        "can be averaged (ds2 average)")
     p.add_argument("--steps-per-epoch", type=int, default=None)
     p.add_argument("--max-dev", type=int, default=200,
                    help="dev utterances decoded for WER/CER after each epoch")
