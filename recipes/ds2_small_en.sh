@@ -41,7 +41,7 @@
 # asterisk_ru, the Russian prompts: in 900 steps they did not help, docs/models.md).
 # Version 15 is `soup 0.6` of version 14 with six 900-step `branch` runs from version 13 (four
 # of them one run with seeds 1-4): single short runs differ by up to 2 points on asterisk_dev by
-# seed alone, their mean does not (docs/models.md, version 15).
+# seed alone, their mean much less (docs/models.md, version 15).
 # Training flags are the ones measured best for this 2-core CPU in float32: batches of 4000
 # frames (more, smaller steps) and no SpecAugment (accuracy_merged_natural_bf4k_120.md).
 set -euo pipefail
