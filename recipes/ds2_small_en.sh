@@ -172,6 +172,12 @@ newest_stage() {  # the newest stage directory, finished or not (nothing when th
   ls -d "$STATE"/stages/[0-9]* 2>/dev/null | sort | tail -n 1 || true
 }
 
+next_stage() {  # the number of the stage after the newest one (01 when there is none)
+  local last
+  last=$(newest_stage)
+  printf '%02d' $(( ${last:+10#$(basename "$last")} + 1 ))
+}
+
 stage() {  # stage FLAGS...: the next stage (an interrupted newest stage resumes, same flags)
   mkdir -p "$STATE/stages"
   local last n init=()
@@ -180,7 +186,7 @@ stage() {  # stage FLAGS...: the next stage (an interrupted newest stage resumes
     n=$(basename "$last")  # an interrupted stage resumes (same flags)
     [ -f "$last/init_from" ] && init=(--init-from "$(cat "$last/init_from")")
   else
-    n=$(printf '%02d' $(( ${last:+10#$(basename "$last")} + 1 )))
+    n=$(next_stage)
     if [ -n "${FROM:-}" ]; then init=(--init-from "$FROM")
     elif [ -n "$last" ]; then init=(--init-from "$last")
     elif [ "${INIT:-released}" = released ] && $DS2 models ds2_small_en >/dev/null 2>&1
@@ -203,9 +209,9 @@ shipped_version() {  # "ds2_small_en vN": the shipped model, by its card
 
 finished_stage() {  # the newest stage directory, which must have finished
   local last
-  last=$(ls -d "$STATE"/stages/[0-9]*/ 2>/dev/null | sort | tail -n 1)
+  last=$(newest_stage)
   [ -n "$last" ] && [ -f "$last/train_summary.json" ] || { echo "no finished stage" >&2; exit 1; }
-  echo "${last%/}"
+  echo "$last"
 }
 
 average() {  # average WEIGHT: the newest finished stage (share WEIGHT) averaged with the weights
@@ -218,13 +224,12 @@ average() {  # average WEIGHT: the newest finished stage (share WEIGHT) averaged
   last=$(finished_stage)
   [ -f "$last/init_from" ] || { echo "$last started from scratch: nothing to average" >&2; exit 1; }
   start=$(cat "$last/init_from")
-  n=$(printf '%02d' $(( 10#$(basename "$last") + 1 )))
+  n=$(next_stage)
   $DS2 average --run "$last" --weight "$weight" --run "$start" --weight "$rest" \
     --out "$STATE/stages/$n"
-  local name="stage $(basename "$start")"
-  if [ "$start" = ds2_small_en ]; then name=$(shipped_version); fi
   mkdir -p "$STATE/stages/$n"
-  echo "$weight × stage $(basename "$last") + $rest × $name" > "$STATE/stages/$n/averaged_from"
+  echo "$weight × $(name_of "$last") + $rest × $(name_of "$start")" \
+    > "$STATE/stages/$n/averaged_from"
 }
 
 run_of() {  # run_of STAGE: a stage number → its directory; a run directory or a name as given
@@ -246,7 +251,7 @@ soup() {  # soup WEIGHT BASE RUN...: BASE (share WEIGHT) averaged with equal sha
           # version 15).
   local weight=${1:?weight} base=${2:?base}; shift 2
   [ $# -gt 0 ] || { echo "soup WEIGHT BASE RUN...: name at least one run to average" >&2; exit 2; }
-  local each last n run names=() args
+  local each n run names=() args
   each=$(awk -v w="$weight" -v k=$# \
     'BEGIN { if (w <= 0 || w >= 1) exit 1; printf "%.6g", (1 - w) / k }') ||
     { echo "soup WEIGHT: a share between 0 and 1, not $weight" >&2; exit 2; }
@@ -257,8 +262,7 @@ soup() {  # soup WEIGHT BASE RUN...: BASE (share WEIGHT) averaged with equal sha
     args+=(--run "$run" --weight "$each")
     names+=("$(name_of "$run")")
   done
-  last=$(newest_stage)
-  n=$(printf '%02d' $(( ${last:+10#$(basename "$last")} + 1 )))
+  n=$(next_stage)
   $DS2 average "${args[@]}" --out "$STATE/stages/$n"
   mkdir -p "$STATE/stages/$n"
   local joined
