@@ -22,7 +22,8 @@ setup(
         "tqdm",
     ],
     extras_require={
-        "dev": ["pytest>=8", "pytest-timeout>=2.3", "h5py", "ai-edge-litert", "g722",
+        # g722, propack: the real-speech corpora's codecs (Asterisk prompts, Beneath a Steel Sky)
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "h5py", "ai-edge-litert", "g722", "propack",
                 "tensorflow-serving-api==2.21.*"],
         # TFLite runtime and TF Serving client for exported models
         "serving": ["ai-edge-litert", "tensorflow-serving-api==2.21.*"],

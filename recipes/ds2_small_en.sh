@@ -136,12 +136,22 @@ corpus() {
 
 real_prompts() {  # asterisk_LANGS (asterisk_itfr, asterisk_ru), each one CORPORA names: real
                   # speech, the Asterisk PBX's prompts in those languages
-                  # (tfrecords_tools/asterisk_prompts.py says why)
+                  # (tfrecords_tools/asterisk_prompts.py says why); steel_sky: real English,
+                  # the voice acting of Beneath a Steel Sky (tfrecords_tools/steel_sky_speech.py)
   local name out languages
   for name in $CORPORA; do
-    case $name in asterisk_*) ;; *) continue ;; esac
     out="$STATE/corpora/$name"
     [ -f "$out/dataset.json" ] && continue
+    if [ "$name" = steel_sky ]; then
+      real_speech  # no line may say a sentence of dev, test or the real-speech sets
+      "$PYTHON" -m tfrecords_tools.steel_sky_speech --out "$STATE/steel_sky_wav" \
+        --held-out "$STATE/corpora/${CORPORA%% *}" "$REAL"
+      $DS2 prepare --out "$out" --alphabet "$STATE/corpora/${CORPORA%% *}/alphabet.json" \
+        --unknown-chars map train="$STATE/steel_sky_wav/train.csv" \
+        dev="$STATE/steel_sky_wav/dev.csv"
+      continue
+    fi
+    case $name in asterisk_*) ;; *) continue ;; esac
     languages=$(echo "${name#asterisk_}" | sed 's/../& /g')  # itfr → "it fr"
     # shellcheck disable=SC2086
     "$PYTHON" -m tfrecords_tools.asterisk_prompts --out "$STATE/${name}_wav" \
