@@ -297,8 +297,9 @@ def extract(game: Path, scummvm: Path, out: Path, speeds: list[float], dev_every
                     soundfile.write(wav, changed, RATE, subtype="PCM_16")
                 rows[split].append({"path": str(wav), "transcript": said, "speaker": SPEAKER})
     print(f"steel sky: {kept} lines kept, {skipped} left out for digits or symbols, "
-          f"{evaluated} held out (an evaluated sentence), {unreadable} unreadable; sections {sorted(offsets)} (speech offsets "
-          f"{[offsets[s] for s in sorted(offsets)]})", file=sys.stderr)
+          f"{evaluated} held out (an evaluated sentence), {unreadable} unreadable; sections "
+          f"{sorted(offsets)} (speech offsets {[offsets[s] for s in sorted(offsets)]})",
+          file=sys.stderr)
     return rows
 
 
