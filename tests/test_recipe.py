@@ -94,6 +94,22 @@ def test_corpus_prepares_the_real_prompts_when_corpora_names_them(tmp_path):
                       CORPORA="natural10 newvoices") == []  # not named: not made
 
 
+def test_corpus_extracts_steel_sky_with_the_evaluated_sentences_held_out(tmp_path):
+    state = tmp_path / "state"
+    real = state / "eval" / "real_speech"
+    assert run_recipe(tmp_path, "corpus", command="python",
+                      CORPORA="natural10 steel_sky") == [
+        f"python bench/real_speech.py --out {real}",
+        f"python -m tfrecords_tools.steel_sky_speech --out {state / 'steel_sky_wav'} "
+        f"--held-out {state / 'corpora' / 'natural10'} {real}"]
+    wavs = state / "steel_sky_wav"
+    assert [line for line in (tmp_path / "ds2.log").read_text().splitlines()
+            if line.startswith("prepare")] == [
+        f"prepare --out {state / 'corpora' / 'steel_sky'} --alphabet "
+        f"{state / 'corpora' / 'natural10' / 'alphabet.json'} --unknown-chars map "
+        f"train={wavs / 'train.csv'} dev={wavs / 'dev.csv'}"]
+
+
 def test_from_scratch_has_no_init_and_the_preset_learning_rate(tmp_path):
     (first,) = run_recipe(tmp_path, "train", "5", INIT="scratch")
     assert "--init-from" not in first and "--learning-rate" not in first
