@@ -22,12 +22,13 @@ out, as for the English sets, and so are those with acronyms. Each prompt is wri
 from __future__ import annotations
 
 import argparse
-import csv
 import gzip
 import re
 import sys
 import unicodedata
 from pathlib import Path
+
+from tfrecords_tools.manifests import write_csv
 
 SOUNDS = Path("/usr/share/asterisk/sounds")
 DOCS = Path("/usr/share/doc")
@@ -154,11 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         print("error: no Asterisk prompts found for " + ", ".join(args.languages), file=sys.stderr)
         return 1
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "train.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, ["path", "transcript", "speaker"])
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(out / "train.csv", rows)
     print(f"{out / 'train.csv'}: {len(rows)} utterances", file=sys.stderr)
     return 0
 

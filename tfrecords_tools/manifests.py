@@ -153,6 +153,16 @@ def read_csv(path: Path) -> Iterator[Item]:
     return _read_rows(path, parse)
 
 
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """Rows of ``path``, ``transcript`` and ``speaker`` → a CSV manifest with a header, the form
+    ``read_csv`` (and so ``ds2 prepare``) reads; the folder is made if missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, ["path", "transcript", "speaker"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def read_jsonl(path: Path) -> Iterator[Item]:
     """One JSON object per line with a path field (audio_filepath/path/…) and a text field."""
 

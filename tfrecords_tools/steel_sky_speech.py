@@ -31,7 +31,6 @@ of new voices). Speakers are not labelled in the files, so all rows name one spe
 from __future__ import annotations
 
 import argparse
-import csv
 import re
 import struct
 import sys
@@ -39,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from tfrecords_tools.manifests import write_csv
 
 GAME = Path("/usr/share/scummvm/beneath-a-steel-sky")
 SCUMMVM = Path("/usr/games/scummvm")
@@ -339,10 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     for split, split_rows in rows.items():
         if not split_rows:
             continue
-        with open(out / f"{split}.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, ["path", "transcript", "speaker"])
-            writer.writeheader()
-            writer.writerows(split_rows)
+        write_csv(out / f"{split}.csv", split_rows)
         print(f"{out / f'{split}.csv'}: {len(split_rows)} utterances", file=sys.stderr)
     return 0
 
