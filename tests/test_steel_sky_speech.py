@@ -207,3 +207,31 @@ def test_main_writes_manifests(tmp_path):
     rows = list(csv.DictReader(open(out / "train.csv", encoding="utf-8")))
     assert len(rows) == 6 and not (out / "dev.csv").exists()
     assert rows[0]["speaker"] == sky.SPEAKER and rows[0]["path"].startswith(str(out))
+
+
+def test_a_damaged_line_is_reported_and_left_out_the_rest_kept(tmp_path, capsys):
+    game, engine, _ = make_game(tmp_path)
+    disk = game / "sky.dsk"
+    archive = sky.Archive(game)
+    damaged = sky.SPEECH_FIRST_FILE + 150 + 62  # "I don't know - ...": RNC-compressed
+    start = archive.entries[damaged].offset + sky.HEADER_BYTES
+    data = bytearray(disk.read_bytes())
+    data[start: start + 8] = bytes(8)  # its RNC signature and sizes gone
+    disk.write_bytes(bytes(data))
+    rows = sky.extract(game, engine, tmp_path / "out", [1.0], dev_every=0)
+    assert [row["transcript"] for row in rows["train"]] == [
+        "hey", "what's it for", "foster", "you nicked me knackwurst", "so who built the computer"]
+    assert f"note: file {damaged}: RNC data unreadable" in capsys.readouterr().err
+
+
+def test_a_truncated_archive_is_one_clear_error(tmp_path):
+    game, _, _ = make_game(tmp_path)
+    disk = game / "sky.dsk"
+    archive = sky.Archive(game)
+    last = max(archive.entries, key=lambda number: archive.entries[number].offset)
+    disk.write_bytes(disk.read_bytes()[: archive.entries[last].offset + 30])
+    with pytest.raises(ValueError, match=f"file {last}: 30 of .* bytes"):
+        sky.Archive(game).raw(last)
+    (game / "sky.dnr").write_bytes(b"\0\0")
+    with pytest.raises(sky.GameError, match="truncated"):
+        sky.Archive(game)

@@ -73,8 +73,8 @@ class Archive:
             raise GameError(f"{folder}: sky.dnr / sky.dsk missing "
                             "(apt-get install beneath-a-steel-sky)")
         raw = directory.read_bytes()
-        count = struct.unpack_from("<I", raw)[0]
-        if len(raw) < 4 + 8 * count:
+        count = struct.unpack_from("<I", raw)[0] if len(raw) >= 4 else 0
+        if count == 0 or len(raw) < 4 + 8 * count:
             raise GameError(f"{directory}: truncated ({len(raw)} bytes for {count} entries)")
         self.entries: dict[int, Entry] = {}
         for index in range(count):
@@ -88,9 +88,14 @@ class Archive:
         self._handle = open(self.data_path, "rb")
 
     def raw(self, number: int) -> bytes:
+        """File ``number`` as stored; ValueError when sky.dsk ends before it does."""
         entry = self.entries[number]
         self._handle.seek(entry.offset)
-        return self._handle.read(entry.size)
+        data = self._handle.read(entry.size)
+        if len(data) != entry.size or entry.size < HEADER_BYTES:
+            raise ValueError(f"file {number}: {len(data)} of {entry.size} bytes in "
+                             f"{self.data_path} (truncated?)")
+        return data
 
     def unpacked_size(self, number: int) -> int:
         """Size after unpacking, from the file's header alone (cheap)."""
@@ -104,7 +109,10 @@ class Archive:
         if self.entries[number].compressed and flag & 0x80:
             import propack  # RNC ProPack; the header stays as it is
 
-            return data[:HEADER_BYTES] + bytes(propack.unpack(data[HEADER_BYTES:]))
+            try:
+                return data[:HEADER_BYTES] + bytes(propack.unpack(data[HEADER_BYTES:]))
+            except (ValueError, IndexError) as error:  # a damaged stream
+                raise ValueError(f"file {number}: RNC data unreadable ({error})") from None
         return data
 
 
@@ -185,10 +193,22 @@ def texty(texts: dict[int, str]) -> float:
         len(words), 1)
 
 
+def _texty_or_zero(data: bytes, tree) -> float:
+    try:
+        return texty(section_texts(data, tree))
+    except (IndexError, struct.error):  # a header the tree's text cannot be
+        return 0.0
+
+
 def find_text_tree(archive: Archive, binary: bytes):
-    samples = [archive.load(SUBTITLES_FIRST_FILE + section) for section in range(SECTIONS)
-               if SUBTITLES_FIRST_FILE + section in archive.entries]
-    scored = [(np.mean([texty(section_texts(sample, tree)) for sample in samples]), tree)
+    samples = []
+    for section in range(SECTIONS):
+        if SUBTITLES_FIRST_FILE + section in archive.entries:
+            try:
+                samples.append(archive.load(SUBTITLES_FIRST_FILE + section))
+            except ValueError:
+                pass  # extract() reports the section
+    scored = [(np.mean([_texty_or_zero(sample, tree) for sample in samples] or [0]), tree)
               for tree in tree_candidates(binary)]
     if not scored or max(score for score, _ in scored) < 0.6:
         raise GameError("no Huffman tree in the ScummVM binary decodes the subtitles "
@@ -198,8 +218,13 @@ def find_text_tree(archive: Archive, binary: bytes):
 
 def speech_offsets(archive: Archive, sections: dict[int, dict[int, str]]) -> dict[int, int]:
     """Section → the file offset of its speech (file = 50000 + offset + message index)."""
-    lengths = {number - SPEECH_FIRST_FILE: archive.unpacked_size(number)
-               for number in archive.entries if SPEECH_FIRST_FILE <= number < 60000}
+    lengths = {}
+    for number in archive.entries:
+        if SPEECH_FIRST_FILE <= number < 60000:
+            try:
+                lengths[number - SPEECH_FIRST_FILE] = archive.unpacked_size(number)
+            except ValueError:
+                pass  # truncated: extract() reports it if its line is kept
     offsets, search_from = {}, 0
     for section, texts in sorted(sections.items()):
         spoken = {index: len(text) for index, text in texts.items() if text.strip()}
@@ -265,8 +290,15 @@ def extract(game: Path, scummvm: Path, out: Path, speeds: list[float], dev_every
                         "(apt-get install scummvm)")
     archive = Archive(game)
     tree = find_text_tree(archive, scummvm.read_bytes())
-    sections = {section: section_texts(archive.load(SUBTITLES_FIRST_FILE + section), tree)
-                for section in range(SECTIONS) if SUBTITLES_FIRST_FILE + section in archive.entries}
+    sections = {}
+    for section in range(SECTIONS):
+        if SUBTITLES_FIRST_FILE + section in archive.entries:
+            try:
+                sections[section] = section_texts(archive.load(SUBTITLES_FIRST_FILE + section),
+                                                  tree)
+            except (ValueError, IndexError, struct.error) as error:
+                print(f"note: subtitle section {section} unreadable ({error}); left out",
+                      file=sys.stderr)
     offsets = speech_offsets(archive, sections)
     rows: dict[str, list[dict]] = {"train": [], "dev": []}
     kept = skipped = unreadable = evaluated = 0
@@ -284,8 +316,8 @@ def extract(game: Path, scummvm: Path, out: Path, speeds: list[float], dev_every
                 continue
             try:
                 audio = speech_samples(archive.load(number))
-            except ValueError as error:  # a corrupt RNC stream
-                print(f"note: speech file {number}: {error}; left out", file=sys.stderr)
+            except ValueError as error:  # truncated, or a damaged RNC stream
+                print(f"note: {error}; line left out", file=sys.stderr)
                 unreadable += 1
                 continue
             split = "dev" if dev_every and kept % dev_every == dev_every - 1 else "train"
