@@ -38,7 +38,9 @@
 # French prompts (tfrecords_tools/asterisk_prompts.py; `make release-model` installs them). Stage
 # 19 trained on natural10 and these alone (CORPORA="natural10 asterisk_itfr"): the machine had
 # been wiped and the draws were not rebuilt yet. Any asterisk_LANGS corpus can be named (e.g.
-# asterisk_ru, the Russian prompts: in 900 steps they did not help, docs/models.md).
+# asterisk_ru, the Russian prompts: in 900 steps they did not help, docs/models.md), and so can
+# steel_sky (real English: a freeware game's voice acting, tfrecords_tools/steel_sky_speech.py;
+# `apt-get install beneath-a-steel-sky scummvm`; not in the default mix, docs/models.md).
 # Version 15 is `soup 0.6` of version 14 with six 900-step `branch` runs from version 13 (four
 # of them one run with seeds 1-4): single short runs differ by up to 2 points on asterisk_dev by
 # seed alone, their mean much less (docs/models.md, version 15).
