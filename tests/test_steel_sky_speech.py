@@ -146,7 +146,8 @@ def test_subtitles_decode_as_encoded_including_long_messages():
 def test_the_engine_tree_is_found_among_decoys_and_speech_is_placed_by_length(tmp_path):
     game, engine, section = make_game(tmp_path)
     archive = sky.Archive(game)
-    tree = sky.find_text_tree(archive, engine.read_bytes())
+    tree = sky.find_text_tree(list(sky.subtitle_sections(archive).values()),
+                              engine.read_bytes())
     texts = sky.section_texts(archive.load(sky.SUBTITLES_FIRST_FILE), tree)
     assert texts[60] == "Hey!" and texts[62] == LINES[2]
     assert sky.speech_offsets(archive, {0: texts}) == {0: 150}

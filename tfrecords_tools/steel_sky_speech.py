@@ -98,10 +98,10 @@ class Archive:
         return data
 
     def unpacked_size(self, number: int) -> int:
-        """Size after unpacking, from the file's header alone (cheap)."""
-        head = self.raw(number)[:HEADER_BYTES]
-        flag, total = struct.unpack_from("<H", head)[0], struct.unpack_from("<H", head, 12)[0]
-        return ((flag & ~0xFF) << 8) | total if flag & 0x80 else len(self.raw(number))
+        """Size after unpacking, from the file's header (nothing is unpacked)."""
+        data = self.raw(number)
+        flag, total = struct.unpack_from("<H", data)[0], struct.unpack_from("<H", data, 12)[0]
+        return ((flag & ~0xFF) << 8) | total if flag & 0x80 else len(data)
 
     def load(self, number: int) -> bytes:
         data = self.raw(number)
@@ -200,14 +200,22 @@ def _texty_or_zero(data: bytes, tree) -> float:
         return 0.0
 
 
-def find_text_tree(archive: Archive, binary: bytes):
-    samples = []
+def subtitle_sections(archive: Archive) -> dict[int, bytes]:
+    """Section → its coded subtitles as stored; an unreadable one is reported and left out."""
+    sections = {}
     for section in range(SECTIONS):
         if SUBTITLES_FIRST_FILE + section in archive.entries:
             try:
-                samples.append(archive.load(SUBTITLES_FIRST_FILE + section))
-            except ValueError:
-                pass  # extract() reports the section
+                sections[section] = archive.load(SUBTITLES_FIRST_FILE + section)
+            except ValueError as error:
+                print(f"note: subtitle section {section} unreadable ({error}); left out",
+                      file=sys.stderr)
+    return sections
+
+
+def find_text_tree(samples: list[bytes], binary: bytes):
+    """The engine's tree among ``tree_candidates``: the one whose decoding of the subtitle
+    sections ``samples`` reads most like words."""
     scored = [(np.mean([_texty_or_zero(sample, tree) for sample in samples] or [0]), tree)
               for tree in tree_candidates(binary)]
     if not scored or max(score for score, _ in scored) < 0.6:
@@ -289,16 +297,15 @@ def extract(game: Path, scummvm: Path, out: Path, speeds: list[float], dev_every
         raise GameError(f"{scummvm} missing: its sky engine holds the subtitles' Huffman tree "
                         "(apt-get install scummvm)")
     archive = Archive(game)
-    tree = find_text_tree(archive, scummvm.read_bytes())
+    coded = subtitle_sections(archive)
+    tree = find_text_tree(list(coded.values()), scummvm.read_bytes())
     sections = {}
-    for section in range(SECTIONS):
-        if SUBTITLES_FIRST_FILE + section in archive.entries:
-            try:
-                sections[section] = section_texts(archive.load(SUBTITLES_FIRST_FILE + section),
-                                                  tree)
-            except (ValueError, IndexError, struct.error) as error:
-                print(f"note: subtitle section {section} unreadable ({error}); left out",
-                      file=sys.stderr)
+    for section, data in coded.items():
+        try:
+            sections[section] = section_texts(data, tree)
+        except (IndexError, struct.error) as error:
+            print(f"note: subtitle section {section} unreadable ({error}); left out",
+                  file=sys.stderr)
     offsets = speech_offsets(archive, sections)
     rows: dict[str, list[dict]] = {"train": [], "dev": []}
     kept = skipped = unreadable = evaluated = 0
