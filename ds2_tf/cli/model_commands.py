@@ -68,10 +68,33 @@ def release_decision(sets: list[dict], confidence: float) -> tuple[bool, str]:
     return True, ""
 
 
-def cmd_release(args) -> int:
-    """Ship RUN's weights as NAME only when they beat the shipped ones on dev (one or more sets)."""
-    from ds2_tf.decoding.lm_beam import copy_lm_settings, load_lm_settings
+def score_dev_set(args, candidate_dir, shipped_name, version, data, split, num_sets) -> dict:
+    """The candidate's rates on one dev set and, when a model of that name is shipped, the shipped
+    model's, with the shares of paired bootstrap resamples where the candidate is lower/higher."""
     from ds2_tf.evaluation.metrics import cer_lower_share
+
+    label = split if num_sets == 1 else f"{Path(data).name}:{split}"
+    candidate = dev_rates(candidate_dir, data, split, args.limit)
+    print(f"{args.run} (as float16): {label} CER {100 * candidate['cer']:.2f}% WER "
+          f"{100 * candidate['wer']:.2f}% ({candidate['num_utterances']} utterances)")
+    entry = {"label": label, "data": str(Path(data).resolve()), "split": split,
+             **{k: candidate[k] for k in ("cer", "wer", "num_utterances")}}
+    if shipped_name:
+        shipped = dev_rates(shipped_name, data, split, args.limit)
+        entry.update(shipped_cer=shipped["cer"],
+                     better=cer_lower_share(shipped["per_utterance"], candidate["per_utterance"]),
+                     worse=cer_lower_share(candidate["per_utterance"], shipped["per_utterance"]))
+        print(f"{shipped_name} (shipped, version {version - 1}): {label} CER "
+              f"{100 * shipped['cer']:.2f}%; the candidate is lower in "
+              f"{100 * entry['better']:.0f} % of paired bootstrap resamples (needs "
+              f"{100 * args.confidence:g} %), higher in {100 * entry['worse']:.0f} %")
+    return entry
+
+
+def cmd_release(args) -> int:
+    """Ship RUN's weights as NAME only when they beat the shipped ones on dev (one or more sets);
+    the candidate is RUN's float16 copy, the weights that would ship."""
+    from ds2_tf.decoding.lm_beam import copy_lm_settings, load_lm_settings
     from ds2_tf.model.released import CARD, RELEASED_ROOT, released_models, write_release
     from ds2_tf.model.run_dir import SUMMARY
 
@@ -79,29 +102,17 @@ def cmd_release(args) -> int:
         raise ValueError(f"--confidence {args.confidence:g}: a share between 0 and 1 (e.g. 0.95)")
     dev_sets = parse_dev_sets(args.data, args.split, args.also_dev)
     shipped_name = args.name if args.name in released_models() else None
-    version, scored = 1, []
+    version = 1
     if shipped_name:
         previous = json.loads((RELEASED_ROOT / args.name / CARD).read_text(encoding="utf-8"))
         version = int(previous.get("version", 0)) + 1
-    for data, split in dev_sets:
-        label = split if len(dev_sets) == 1 else f"{Path(data).name}:{split}"
-        candidate = dev_rates(args.run, data, split, args.limit)
-        print(f"{args.run}: {label} CER {100 * candidate['cer']:.2f}% WER "
-              f"{100 * candidate['wer']:.2f}% ({candidate['num_utterances']} utterances)")
-        entry = {"label": label, "data": str(Path(data).resolve()), "split": split,
-                 **{k: candidate[k] for k in ("cer", "wer", "num_utterances")}}
-        if shipped_name:
-            shipped = dev_rates(args.name, data, split, args.limit)
-            entry.update(shipped_cer=shipped["cer"],
-                         better=cer_lower_share(shipped["per_utterance"],
-                                                candidate["per_utterance"]),
-                         worse=cer_lower_share(candidate["per_utterance"],
-                                               shipped["per_utterance"]))
-            print(f"{args.name} (shipped, version {version - 1}): {label} CER "
-                  f"{100 * shipped['cer']:.2f}%; the candidate is lower in "
-                  f"{100 * entry['better']:.0f} % of paired bootstrap resamples (needs "
-                  f"{100 * args.confidence:g} %), higher in {100 * entry['worse']:.0f} %")
-        scored.append(entry)
+    # The candidate is scored as it would ship (its float16 copy), so the decision is about the
+    # weights users get, and the same weights as the shipped ones score the same, not a few
+    # characters apart from float32 rounding.
+    with tempfile.TemporaryDirectory() as staging:
+        as_shipped = write_release(args.run, args.name, {}, root=Path(staging))
+        scored = [score_dev_set(args, as_shipped, shipped_name, version, data, split,
+                                len(dev_sets)) for data, split in dev_sets]
     if shipped_name:
         ok, why = release_decision(scored, args.confidence)
         if not ok and not args.force:
