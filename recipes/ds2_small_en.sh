@@ -40,7 +40,9 @@
 # been wiped and the draws were not rebuilt yet. Any asterisk_LANGS corpus can be named (e.g.
 # asterisk_ru, the Russian prompts: in 900 steps they did not help, docs/models.md), and so can
 # steel_sky (real English: a freeware game's voice acting, tfrecords_tools/steel_sky_speech.py;
-# `apt-get install beneath-a-steel-sky scummvm`; not in the default mix, docs/models.md).
+# `apt-get install beneath-a-steel-sky scummvm`; not in the default mix, docs/models.md) and
+# amazon_queen (another game's dialogue, tfrecords_tools/amazon_queen_speech.py;
+# `apt-get install flight-of-the-amazon-queen`).
 # Version 15 is `soup 0.6` of version 14 with six 900-step `branch` runs from version 13 (four
 # of them one run with seeds 1-4): single short runs differ by up to 2 points on asterisk_dev by
 # seed alone, their mean much less (docs/models.md, version 15).
@@ -138,19 +140,19 @@ corpus() {
 
 real_prompts() {  # asterisk_LANGS (asterisk_itfr, asterisk_ru), each one CORPORA names: real
                   # speech, the Asterisk PBX's prompts in those languages
-                  # (tfrecords_tools/asterisk_prompts.py says why); steel_sky: real English,
-                  # the voice acting of Beneath a Steel Sky (tfrecords_tools/steel_sky_speech.py)
+                  # (tfrecords_tools/asterisk_prompts.py says why); steel_sky, amazon_queen:
+                  # real English, two freeware games' voice acting (tfrecords_tools/NAME_speech.py)
   local name out languages
   for name in $CORPORA; do
     out="$STATE/corpora/$name"
     [ -f "$out/dataset.json" ] && continue
-    if [ "$name" = steel_sky ]; then
+    if [ "$name" = steel_sky ] || [ "$name" = amazon_queen ]; then
       real_speech  # no line may say a sentence of dev, test or the real-speech sets
-      "$PYTHON" -m tfrecords_tools.steel_sky_speech --out "$STATE/steel_sky_wav" \
+      "$PYTHON" -m "tfrecords_tools.${name}_speech" --out "$STATE/${name}_wav" \
         --held-out "$STATE/corpora/${CORPORA%% *}" "$REAL"
       $DS2 prepare --out "$out" --alphabet "$STATE/corpora/${CORPORA%% *}/alphabet.json" \
-        --unknown-chars map train="$STATE/steel_sky_wav/train.csv" \
-        dev="$STATE/steel_sky_wav/dev.csv"
+        --unknown-chars map train="$STATE/${name}_wav/train.csv" \
+        dev="$STATE/${name}_wav/dev.csv"
       continue
     fi
     case $name in asterisk_*) ;; *) continue ;; esac

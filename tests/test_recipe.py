@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from conftest import REPO
 
 RECIPE = REPO / "recipes" / "ds2_small_en.sh"
@@ -94,18 +96,19 @@ def test_corpus_prepares_the_real_prompts_when_corpora_names_them(tmp_path):
                       CORPORA="natural10 newvoices") == []  # not named: not made
 
 
-def test_corpus_extracts_steel_sky_with_the_evaluated_sentences_held_out(tmp_path):
+@pytest.mark.parametrize("game", ["steel_sky", "amazon_queen"])
+def test_corpus_extracts_a_game_with_the_evaluated_sentences_held_out(tmp_path, game):
     state = tmp_path / "state"
     real = state / "eval" / "real_speech"
     assert run_recipe(tmp_path, "corpus", command="python",
-                      CORPORA="natural10 steel_sky") == [
+                      CORPORA=f"natural10 {game}") == [
         f"python bench/real_speech.py --out {real}",
-        f"python -m tfrecords_tools.steel_sky_speech --out {state / 'steel_sky_wav'} "
+        f"python -m tfrecords_tools.{game}_speech --out {state / f'{game}_wav'} "
         f"--held-out {state / 'corpora' / 'natural10'} {real}"]
-    wavs = state / "steel_sky_wav"
+    wavs = state / f"{game}_wav"
     assert [line for line in (tmp_path / "ds2.log").read_text().splitlines()
             if line.startswith("prepare")] == [
-        f"prepare --out {state / 'corpora' / 'steel_sky'} --alphabet "
+        f"prepare --out {state / 'corpora' / game} --alphabet "
         f"{state / 'corpora' / 'natural10' / 'alphabet.json'} --unknown-chars map "
         f"train={wavs / 'train.csv'} dev={wavs / 'dev.csv'}"]
 

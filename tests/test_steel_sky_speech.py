@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tfrecords_tools import steel_sky_speech as sky
+from tfrecords_tools.game_speech import LineWriter
 
 propack = pytest.importorskip("propack")
 
@@ -170,8 +171,9 @@ def test_transcripts_keep_certain_readings_only():
 def test_lines_become_wavs_with_their_text_held_out_sentences_left_out(tmp_path):
     game, engine, _ = make_game(tmp_path)
     out = tmp_path / "out"
-    rows = sky.extract(game, engine, out, [1.0, 1.1], dev_every=3,
-                       held_out={"so who built the computer"})
+    writer = LineWriter(out, [1.0, 1.1], dev_every=3)
+    sky.extract(game, engine, writer, held_out={"so who built the computer"})
+    rows = writer.rows
     said = {row["transcript"] for split in rows.values() for row in split}
     assert said == {"hey", "what's it for", "i don't know it's just a piece of metal", "foster",
                     "you nicked me knackwurst"}  # not "Room 101" (digits), nor the held-out one
@@ -219,7 +221,9 @@ def test_a_damaged_line_is_reported_and_left_out_the_rest_kept(tmp_path, capsys)
     data = bytearray(disk.read_bytes())
     data[start: start + 8] = bytes(8)  # its RNC signature and sizes gone
     disk.write_bytes(bytes(data))
-    rows = sky.extract(game, engine, tmp_path / "out", [1.0], dev_every=0)
+    writer = LineWriter(tmp_path / "out", [1.0], dev_every=0)
+    sky.extract(game, engine, writer)
+    rows = writer.rows
     assert [row["transcript"] for row in rows["train"]] == [
         "hey", "what's it for", "foster", "you nicked me knackwurst", "so who built the computer"]
     assert f"note: file {damaged}: RNC data unreadable" in capsys.readouterr().err

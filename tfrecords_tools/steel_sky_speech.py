@@ -39,7 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tfrecords_tools.manifests import write_csv
+from tfrecords_tools.game_speech import (RATE, GameError, LineWriter, add_common_flags, run,
+                                         transcript)
 
 GAME = Path("/usr/share/scummvm/beneath-a-steel-sky")
 SCUMMVM = Path("/usr/games/scummvm")
@@ -48,13 +49,8 @@ SECTIONS = 8
 SPEECH_FIRST_FILE = 50000
 HEADER_BYTES = 22  # the game's per-file header: eleven little-endian 16-bit fields
 SPEECH_RATE = 11025
-RATE = 16000
 SPEAKER = "steel-sky"
 MIN_CORRELATION = 0.6  # length of subtitle vs. length of speech, at the right offset
-
-
-class GameError(Exception):
-    """The game's files are missing or not the CD version this reader knows."""
 
 
 @dataclass(frozen=True)
@@ -253,20 +249,6 @@ def speech_offsets(archive: Archive, sections: dict[int, dict[int, str]]) -> dic
     return offsets
 
 
-def transcript(text: str) -> str | None:
-    """A subtitle → lower-case words, or None when its reading is not certain (digits,
-    symbols, bracketed asides)."""
-    text = text.replace("’", "'")
-    if re.search(r"[0-9\[\]()#*$@+=<>/\"_&%~^|\\{}]", text):
-        return None
-    words = re.sub(r"[.,;:?!]", " ", text).replace("-", " ").lower().split()
-    words = [word.strip("'") for word in words]
-    words = [word for word in words if word]
-    if words and all(re.fullmatch(r"[a-z]+(?:'[a-z]+)*", word) for word in words):
-        return " ".join(words)
-    return None
-
-
 def speech_samples(data: bytes) -> np.ndarray:
     """A speech file → float32 samples at 16 kHz."""
     import soxr
@@ -275,24 +257,8 @@ def speech_samples(data: bytes) -> np.ndarray:
     return soxr.resample((pcm - 128) / 128, SPEECH_RATE, RATE).astype(np.float32)
 
 
-def held_out_sentences(corpora: list[Path]) -> set[str]:
-    """Transcripts of every split but train of these prepared corpora (dev, test, real speech):
-    a line saying one of them is left out, so no evaluated sentence is heard in training."""
-    from tfrecords_tools.writer import read_dataset_json, split_examples
-
-    sentences = set()
-    for corpus in corpora:
-        for split in read_dataset_json(corpus)["splits"]:
-            if split != "train":
-                sentences.update(example["transcript"] for example in split_examples(corpus, split))
-    return sentences
-
-
-def extract(game: Path, scummvm: Path, out: Path, speeds: list[float], dev_every: int,
-            held_out: set[str] = frozenset()) -> dict[str, list[dict]]:
-    import soundfile
-    import soxr
-
+def extract(game: Path, scummvm: Path, writer: LineWriter,
+            held_out: set[str] = frozenset()) -> None:
     if not scummvm.is_file():
         raise GameError(f"{scummvm} missing: its sky engine holds the subtitles' Huffman tree "
                         "(apt-get install scummvm)")
@@ -307,8 +273,7 @@ def extract(game: Path, scummvm: Path, out: Path, speeds: list[float], dev_every
             print(f"note: subtitle section {section} unreadable ({error}); left out",
                   file=sys.stderr)
     offsets = speech_offsets(archive, sections)
-    rows: dict[str, list[dict]] = {"train": [], "dev": []}
-    kept = skipped = unreadable = evaluated = 0
+    skipped = unreadable = evaluated = 0
     for section, offset in sorted(offsets.items()):
         for index, text in sorted(sections[section].items()):
             number = SPEECH_FIRST_FILE + offset + index
@@ -327,61 +292,22 @@ def extract(game: Path, scummvm: Path, out: Path, speeds: list[float], dev_every
                 print(f"note: {error}; line left out", file=sys.stderr)
                 unreadable += 1
                 continue
-            split = "dev" if dev_every and kept % dev_every == dev_every - 1 else "train"
-            kept += 1
-            for speed in speeds if split == "train" else [1.0]:
-                wav = out / "wav" / f"sky_{section}_{index:04d}_x{speed:g}.wav"
-                if not wav.exists():
-                    wav.parent.mkdir(parents=True, exist_ok=True)
-                    changed = audio if speed == 1 else soxr.resample(audio, RATE * speed, RATE)
-                    soundfile.write(wav, changed, RATE, subtype="PCM_16")
-                rows[split].append({"path": str(wav), "transcript": said, "speaker": SPEAKER})
-    print(f"steel sky: {kept} lines kept, {skipped} left out for digits or symbols, "
+            writer.add(f"sky_{section}_{index:04d}", audio, said, SPEAKER)
+    print(f"steel sky: {writer.kept} lines kept, {skipped} left out for digits or symbols, "
           f"{evaluated} held out (an evaluated sentence), {unreadable} unreadable; sections "
           f"{sorted(offsets)} (speech offsets {[offsets[s] for s in sorted(offsets)]})",
           file=sys.stderr)
-    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="folder for wav/, train.csv and dev.csv")
+    add_common_flags(parser)
     parser.add_argument("--game", type=Path, default=GAME, help="folder of sky.dnr and sky.dsk")
     parser.add_argument("--scummvm", type=Path, default=SCUMMVM, help="the ScummVM binary")
-    parser.add_argument("--speeds", nargs="+", type=float, default=[1.0])
-    parser.add_argument("--dev-every", type=int, default=25,
-                        help="every Nth kept line goes to dev.csv (0: none)")
-    parser.add_argument("--held-out", nargs="*", type=Path, default=[], metavar="CORPUS",
-                        help="prepared corpora whose dev/test sentences no line may say")
     args = parser.parse_args(argv)
-    for corpus in args.held_out:
-        if not (corpus / "dataset.json").is_file():
-            print(f"error: --held-out {corpus}: no dataset.json (not a prepared corpus)",
-                  file=sys.stderr)
-            return 2
-    if not all(0.5 <= speed <= 2 for speed in args.speeds):
-        print(f"error: --speeds {args.speeds}: each factor must be in [0.5, 2]", file=sys.stderr)
-        return 2
-    if args.dev_every < 0 or args.dev_every == 1:
-        print(f"error: --dev-every {args.dev_every}: 0 (no dev) or 2 and above", file=sys.stderr)
-        return 2
-    out = Path(args.out).resolve()  # the manifests name the WAVs by absolute path
-    try:
-        rows = extract(args.game, args.scummvm, out, args.speeds, args.dev_every,
-                       held_out_sentences(args.held_out))
-    except GameError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    if not rows["train"]:
-        print("error: no speech lines extracted", file=sys.stderr)
-        return 1
-    for split, split_rows in rows.items():
-        if not split_rows:
-            continue
-        write_csv(out / f"{split}.csv", split_rows)
-        print(f"{out / f'{split}.csv'}: {len(split_rows)} utterances", file=sys.stderr)
-    return 0
+    return run(args, lambda out, writer, held_out: extract(args.game, args.scummvm, writer,
+                                                           held_out))
 
 
 if __name__ == "__main__":
