@@ -76,6 +76,13 @@ def make_game(tmp_path, files: dict[str, bytes] | None = None, compression=queen
     return path
 
 
+def test_readings_leave_out_digits_and_spelling_and_drop_emphasis_quotes():
+    assert queen.reading('I guess that\'s a "no".') == "i guess that's a no"
+    assert queen.reading("C") is None and queen.reading("K I N G") is None
+    assert queen.reading("Room 101.") is None
+    assert queen.reading("I...") is None  # one letter alone: a word or a letter, unsure
+
+
 def test_segments_split_at_commands_and_count_the_unspoken_ones():
     assert queen.segments("Ummm....*06Hi, I'm Joe King.*03") == [(0, "Ummm...."),
                                                                   (1, "Hi, I'm Joe King.")]
@@ -99,14 +106,15 @@ def test_dialogue_lines_name_their_speech_files_as_the_engine_does():
 
 def test_lines_become_16khz_wavs_with_their_text(tmp_path, capsys):
     game = make_game(tmp_path)
-    writer = LineWriter(tmp_path / "out", [1.0, 1.1], dev_every=3)
-    queen.extract(game, writer, held_out={"you look familiar"})
+    writer = LineWriter(tmp_path / "out", [1.0, 1.1], dev_every=3,
+                        held_out={"you look familiar"}, reading=queen.reading)
+    queen.extract(game, writer)
     said = [row["transcript"] for split in writer.rows.values() for row in split]
     assert sorted(set(said)) == sorted({
         "ummm", "hi i'm joe king", "did a parrot come through here", "thanks for the chat",
         "sorry pal but i don't speak ape", "i guess that's a no", "bye then", "hello again"})
     # not "Room 101" (digits), "C", "H" (a name spelled out), nor the held-out sentence
-    assert "left out for digits, symbols or spelling" in capsys.readouterr().err
+    assert "8 lines kept, 3 left out (no certain reading" in capsys.readouterr().err
     assert len(writer.rows["dev"]) == 2 and len(writer.rows["train"]) == 2 * 6
     row = next(r for r in writer.rows["dev"] + writer.rows["train"]
                if r["transcript"] == "sorry pal but i don't speak ape")
@@ -121,7 +129,7 @@ def test_a_damaged_speech_file_is_reported_and_left_out_the_rest_kept(tmp_path, 
     for line in queen.dialogue_lines("APE.DOG", files["APE.DOG"]):
         files[line.speech] = mp3(0.08 * len(line.text) + 0.3)
     files["030006J1.SB"] = b"\0" * 200  # not MP3
-    writer = LineWriter(tmp_path / "out", [1.0], dev_every=0)
+    writer = LineWriter(tmp_path / "out", [1.0], dev_every=0, reading=queen.reading)
     queen.extract(make_game(tmp_path, files), writer)
     said = [row["transcript"] for row in writer.rows["train"]]
     assert "did a parrot come through here" not in said and len(said) == 8

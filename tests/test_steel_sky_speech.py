@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tfrecords_tools import steel_sky_speech as sky
-from tfrecords_tools.game_speech import LineWriter
+from tfrecords_tools.game_speech import LineWriter, transcript
 
 propack = pytest.importorskip("propack")
 
@@ -160,24 +160,24 @@ def test_the_engine_tree_is_found_among_decoys_and_speech_is_placed_by_length(tm
 
 
 def test_transcripts_keep_certain_readings_only():
-    assert sky.transcript("I don't know - it's just a piece of metal.") == (
+    assert transcript("I don't know - it's just a piece of metal.") == (
         "i don't know it's just a piece of metal")
-    assert sky.transcript("'Ello, INSPECT it!") == "ello inspect it"
-    assert sky.transcript("Room 101, please.") is None
-    assert sky.transcript("[whistles]") is None
-    assert sky.transcript("...") is None
+    assert transcript("'Ello, INSPECT it!") == "ello inspect it"
+    assert transcript("Room 101, please.") is None
+    assert transcript("[whistles]") is None
+    assert transcript("...") is None
 
 
 def test_lines_become_wavs_with_their_text_held_out_sentences_left_out(tmp_path):
     game, engine, _ = make_game(tmp_path)
     out = tmp_path / "out"
-    writer = LineWriter(out, [1.0, 1.1], dev_every=3)
-    sky.extract(game, engine, writer, held_out={"so who built the computer"})
+    writer = LineWriter(out, [1.0, 1.1], dev_every=3, held_out={"so who built the computer"})
+    sky.extract(game, engine, writer)
     rows = writer.rows
     said = {row["transcript"] for split in rows.values() for row in split}
     assert said == {"hey", "what's it for", "i don't know it's just a piece of metal", "foster",
                     "you nicked me knackwurst"}  # not "Room 101" (digits), nor the held-out one
-    assert [row["transcript"] for row in rows["dev"]] == [sky.transcript(LINES[2])]
+    assert [row["transcript"] for row in rows["dev"]] == [transcript(LINES[2])]
     assert len(rows["train"]) == 2 * 4  # every train line at both speeds
     import soundfile
 

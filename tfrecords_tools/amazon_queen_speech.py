@@ -31,7 +31,6 @@ name is not its character). Every 25th line goes to ``dev.csv`` (``queen_dev``).
 """
 from __future__ import annotations
 
-import argparse
 import io
 import re
 import struct
@@ -41,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfrecords_tools.game_speech import (RATE, GameError, LineWriter, add_common_flags, run,
+from tfrecords_tools.game_speech import (RATE, GameError, LineWriter, game_parser, run,
                                          transcript)
 
 GAME = Path("/usr/share/scummvm/flight-of-the-amazon-queen/queen.1c")
@@ -156,21 +155,29 @@ def dialogue_lines(name: str, raw: bytes) -> list[Line]:
     return lines
 
 
-def speech_samples(data: bytes) -> np.ndarray:
-    """A speech file (MP3) → float32 mono samples at 16 kHz."""
+def speech_samples(name: str, data: bytes) -> np.ndarray:
+    """Speech file ``name`` (MP3) → float32 mono samples at 16 kHz."""
     import soundfile
     import soxr
 
     try:
         audio, rate = soundfile.read(io.BytesIO(data), dtype="float32")
     except (RuntimeError, soundfile.LibsndfileError) as error:
-        raise ValueError(f"MP3 data unreadable ({str(error).strip()[:80]})") from None
+        raise ValueError(f"{name}: MP3 data unreadable ({str(error).strip()[:80]})") from None
     if audio.ndim == 2:
         audio = audio.mean(axis=1)
     return soxr.resample(audio, rate, RATE).astype(np.float32) if rate != RATE else audio
 
 
-def extract(game: Path, writer: LineWriter, held_out: set[str] = frozenset()) -> None:
+def reading(text: str) -> str | None:
+    """The words of a line (double quotes mark emphasis here), or None when uncertain: digits,
+    symbols, or only single letters (names spelled out: a letter's name is not its character;
+    a lone "I" or "a" goes with them)."""
+    said = transcript(text.replace('"', ""))
+    return None if said is None or re.fullmatch(r"[a-z]( [a-z])*", said) else said
+
+
+def extract(game: Path, writer: LineWriter) -> None:
     archive = Archive(game)
     if archive.compression != MP3:
         raise GameError(f"{game}: speech compression {archive.compression}; this reader knows "
@@ -183,38 +190,22 @@ def extract(game: Path, writer: LineWriter, held_out: set[str] = frozenset()) ->
             except (ValueError, IndexError, struct.error) as error:
                 print(f"note: {name}: unreadable ({error}); its lines are left out",
                       file=sys.stderr)
-    seen, skipped, evaluated, unreadable = set(), 0, 0, 0
+    seen = set()
     for line in lines:
         if line.speech not in archive.entries or line.speech in seen or not line.text.strip():
             continue
         seen.add(line.speech)
-        said = transcript(line.text.replace('"', ""))
-        if said is None or re.fullmatch(r"[a-z]( [a-z])*", said):  # or a name spelled out
-            skipped += 1
-            continue
-        if said in held_out:
-            evaluated += 1
-            continue
-        try:
-            audio = speech_samples(archive.load(line.speech))
-        except ValueError as error:
-            print(f"note: {line.speech}: {error}; line left out", file=sys.stderr)
-            unreadable += 1
-            continue
-        writer.add(f"queen_{line.speech[:-3].lower()}", audio, said, line.speaker)
-    print(f"amazon queen: {writer.kept} lines kept, {skipped} left out for digits, symbols or "
-          f"spelling, "
-          f"{evaluated} held out (an evaluated sentence), {unreadable} unreadable",
-          file=sys.stderr)
+        writer.offer(f"queen_{line.speech[:-3].lower()}", line.text,
+                     lambda speech=line.speech: speech_samples(speech, archive.load(speech)),
+                     line.speaker)
+    print(f"amazon queen: {writer.summary()}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_flags(parser)
+    parser = game_parser(__doc__)
     parser.add_argument("--game", type=Path, default=GAME, help="the game's queen.1c")
     args = parser.parse_args(argv)
-    return run(args, lambda out, writer, held_out: extract(args.game, writer, held_out))
+    return run(args, lambda writer: extract(args.game, writer), reading)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 evaluated sentences no line may say, the WAVs at several speeds with every Nth line for dev, the
 command-line flags and their checks, and the manifests.
 
-Each game's reader (``steel_sky_speech``, ``amazon_queen_speech``) finds (speech, subtitle) pairs
-in its own archive format and hands them to a :class:`LineWriter`.
+Each game's reader (``steel_sky_speech``, ``amazon_queen_speech``) finds (speech, subtitle)
+pairs in its own archive format and offers them to a :class:`LineWriter`.
 """
 from __future__ import annotations
 
@@ -51,14 +51,36 @@ def held_out_sentences(corpora: list[Path]) -> set[str]:
 
 
 class LineWriter:
-    """Writes each kept line as 16 kHz WAVs (train lines at every speed) and collects the
+    """Takes each (speech, subtitle) pair a game reader finds: keeps it when the subtitle has a
+    certain reading (``reading``: text → words or None) that is not an evaluated sentence and
+    the speech loads, writes it as 16 kHz WAVs (train lines at every speed) and collects the
     manifest rows; every ``dev_every``-th kept line goes to dev (the same actors: a check of
     fit, not of new voices)."""
 
-    def __init__(self, out: Path, speeds: list[float], dev_every: int):
+    def __init__(self, out: Path, speeds: list[float], dev_every: int,
+                 held_out: set[str] = frozenset(), reading=transcript):
         self.out, self.speeds, self.dev_every = out, speeds, dev_every
+        self.held_out, self.reading = held_out, reading
         self.rows: dict[str, list[dict]] = {"train": [], "dev": []}
-        self.kept = 0
+        self.kept = self.skipped = self.evaluated = self.unreadable = 0
+
+    def offer(self, name: str, text: str, load_audio, speaker: str) -> None:
+        """``load_audio()`` → float32 samples at 16 kHz, or ValueError naming what is damaged
+        (the line is left out with a note)."""
+        said = self.reading(text)
+        if said is None:
+            self.skipped += 1
+            return
+        if said in self.held_out:
+            self.evaluated += 1
+            return
+        try:
+            audio = load_audio()
+        except ValueError as error:  # truncated or damaged
+            print(f"note: {error}; line left out", file=sys.stderr)
+            self.unreadable += 1
+            return
+        self.add(name, audio, said, speaker)
 
     def add(self, name: str, audio: np.ndarray, said: str, speaker: str) -> None:
         import soundfile
@@ -74,6 +96,19 @@ class LineWriter:
                 changed = audio if speed == 1 else soxr.resample(audio, RATE * speed, RATE)
                 soundfile.write(wav, changed, RATE, subtype="PCM_16")
             self.rows[split].append({"path": str(wav), "transcript": said, "speaker": speaker})
+
+    def summary(self) -> str:
+        return (f"{self.kept} lines kept, {self.skipped} left out (no certain reading), "
+                f"{self.evaluated} held out (an evaluated sentence), "
+                f"{self.unreadable} unreadable")
+
+
+def game_parser(doc: str) -> argparse.ArgumentParser:
+    """A game reader's command line: its docstring as help, and the common flags."""
+    parser = argparse.ArgumentParser(description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_flags(parser)
+    return parser
 
 
 def add_common_flags(parser: argparse.ArgumentParser) -> None:
@@ -97,17 +132,18 @@ def flag_error(args: argparse.Namespace) -> str | None:
     return None
 
 
-def run(args: argparse.Namespace, extract) -> int:
-    """Check the common flags, call ``extract(out, writer, held_out)`` and write the manifests;
-    a missing or unknown game is one error line."""
+def run(args: argparse.Namespace, extract, reading=transcript) -> int:
+    """Check the common flags, call ``extract(writer)`` and write the manifests; a missing or
+    unknown game is one error line."""
     error = flag_error(args)
     if error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     out = Path(args.out).resolve()  # the manifests name the WAVs by absolute path
-    writer = LineWriter(out, args.speeds, args.dev_every)
+    writer = LineWriter(out, args.speeds, args.dev_every, held_out_sentences(args.held_out),
+                        reading)
     try:
-        extract(out, writer, held_out_sentences(args.held_out))
+        extract(writer)
     except GameError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -30,7 +30,6 @@ of new voices). Speakers are not labelled in the files, so all rows name one spe
 """
 from __future__ import annotations
 
-import argparse
 import re
 import struct
 import sys
@@ -39,8 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfrecords_tools.game_speech import (RATE, GameError, LineWriter, add_common_flags, run,
-                                         transcript)
+from tfrecords_tools.game_speech import RATE, GameError, LineWriter, game_parser, run
 
 GAME = Path("/usr/share/scummvm/beneath-a-steel-sky")
 SCUMMVM = Path("/usr/games/scummvm")
@@ -257,8 +255,7 @@ def speech_samples(data: bytes) -> np.ndarray:
     return soxr.resample((pcm - 128) / 128, SPEECH_RATE, RATE).astype(np.float32)
 
 
-def extract(game: Path, scummvm: Path, writer: LineWriter,
-            held_out: set[str] = frozenset()) -> None:
+def extract(game: Path, scummvm: Path, writer: LineWriter) -> None:
     if not scummvm.is_file():
         raise GameError(f"{scummvm} missing: its sky engine holds the subtitles' Huffman tree "
                         "(apt-get install scummvm)")
@@ -273,41 +270,22 @@ def extract(game: Path, scummvm: Path, writer: LineWriter,
             print(f"note: subtitle section {section} unreadable ({error}); left out",
                   file=sys.stderr)
     offsets = speech_offsets(archive, sections)
-    skipped = unreadable = evaluated = 0
     for section, offset in sorted(offsets.items()):
         for index, text in sorted(sections[section].items()):
             number = SPEECH_FIRST_FILE + offset + index
-            if number not in archive.entries or not text.strip():
-                continue
-            said = transcript(text)
-            if said is None:
-                skipped += 1
-                continue
-            if said in held_out:
-                evaluated += 1
-                continue
-            try:
-                audio = speech_samples(archive.load(number))
-            except ValueError as error:  # truncated, or a damaged RNC stream
-                print(f"note: {error}; line left out", file=sys.stderr)
-                unreadable += 1
-                continue
-            writer.add(f"sky_{section}_{index:04d}", audio, said, SPEAKER)
-    print(f"steel sky: {writer.kept} lines kept, {skipped} left out for digits or symbols, "
-          f"{evaluated} held out (an evaluated sentence), {unreadable} unreadable; sections "
-          f"{sorted(offsets)} (speech offsets {[offsets[s] for s in sorted(offsets)]})",
-          file=sys.stderr)
+            if number in archive.entries and text.strip():
+                writer.offer(f"sky_{section}_{index:04d}", text,
+                             lambda number=number: speech_samples(archive.load(number)), SPEAKER)
+    print(f"steel sky: {writer.summary()}; sections {sorted(offsets)} (speech offsets "
+          f"{[offsets[s] for s in sorted(offsets)]})", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_flags(parser)
+    parser = game_parser(__doc__)
     parser.add_argument("--game", type=Path, default=GAME, help="folder of sky.dnr and sky.dsk")
     parser.add_argument("--scummvm", type=Path, default=SCUMMVM, help="the ScummVM binary")
     args = parser.parse_args(argv)
-    return run(args, lambda out, writer, held_out: extract(args.game, args.scummvm, writer,
-                                                           held_out))
+    return run(args, lambda writer: extract(args.game, args.scummvm, writer))
 
 
 if __name__ == "__main__":
