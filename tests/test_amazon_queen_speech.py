@@ -1,6 +1,7 @@
-"""Flight of the Amazon Queen's dialogue as training data: the archive table, the dialogue files'
-string tables, segments and speech-file names, MP3 speech → 16 kHz WAVs, and the command's
-errors, on small archives written here in the game's format (the real game is not needed)."""
+"""Flight of the Amazon Queen's voice acting as training data: the archive table, the dialogue
+and scene files' strings, segments and speech-file names, MP3 speech → 16 kHz WAVs, and the
+command's errors, on small archives written here in the game's format (the real game is not
+needed)."""
 import csv
 import io
 import struct
@@ -50,6 +51,20 @@ def dialogue_file(joe=JOE, person=PERSON, again=AGAIN) -> bytes:
     return b"AmBk" + bytes(8) + b"Datas   " + bytes(body)
 
 
+SCENE = ["*FL", "It's the blueprint.", "Hey, over here!*01Oh it's you."]  # entry, objects 1, 2
+
+
+def cutaway_file(strings=SCENE) -> bytes:
+    """The inverse of ``cutaway_lines``: a header pointing at the strings (no scene objects'
+    data: the reader needs only their count)."""
+    body = bytearray(12)
+    struct.pack_into(">Hhh", body, 0, 0, -(len(strings) - 1), 0)  # negative: cannot skip
+    struct.pack_into(">H", body, 8, len(body))
+    for text in strings:
+        body += _string(text, len(body), 2)
+    return b"AmBk" + bytes(8) + b"Datas   " + bytes(body)
+
+
 def mp3(seconds: float, rate: int = 11025) -> bytes:
     t = np.arange(int(seconds * rate)) / rate
     out = io.BytesIO()
@@ -58,12 +73,20 @@ def mp3(seconds: float, rate: int = 11025) -> bytes:
     return out.getvalue()
 
 
+def all_lines() -> dict[str, bytes]:
+    """A dialogue, a scene, and one MP3 per spoken segment (0.08 s a character)."""
+    files = {"APE.DOG": dialogue_file(), "C5C.CUT": cutaway_file()}
+    lines = (queen.dialogue_lines("APE.DOG", files["APE.DOG"])
+             + queen.cutaway_lines("C5C.CUT", files["C5C.CUT"]))
+    for line in lines:
+        files[line.speech] = mp3(max(0.3, 0.08 * len(line.text)))
+    return files
+
+
 def make_game(tmp_path, files: dict[str, bytes] | None = None, compression=queen.MP3):
-    """queen.1c holding the dialogue file and one MP3 per spoken segment (0.08 s a character)."""
+    """queen.1c holding ``files`` (default: ``all_lines()``)."""
     if files is None:
-        files = {"APE.DOG": dialogue_file()}
-        for line in queen.dialogue_lines("APE.DOG", files["APE.DOG"]):
-            files[line.speech] = mp3(max(0.3, 0.08 * len(line.text)))
+        files = all_lines()
     header = b"QTBL" + b"CEM10\0" + bytes(2) + bytes([compression])
     table_size = 2 + 21 * len(files)
     offset, table, data = len(header) + table_size, b"", b""
@@ -104,6 +127,14 @@ def test_dialogue_lines_name_their_speech_files_as_the_engine_does():
     assert lines["03XXXXJ1.SB"] == ("You look familiar.", "queen-joe")
 
 
+def test_cutaway_lines_name_their_speech_files_as_the_engine_does():
+    lines = [(line.speech, line.text, line.speaker)
+             for line in queen.cutaway_lines("C5C.CUT", cutaway_file())]
+    assert lines == [("C5C__011.SB", "It's the blueprint.", "queen-scene"),
+                     ("C5C__021.SB", "Hey, over here!", "queen-scene"),
+                     ("C5C__022.SB", "Oh it's you.", "queen-scene")]
+
+
 def test_lines_become_16khz_wavs_with_their_text(tmp_path, capsys):
     game = make_game(tmp_path)
     writer = LineWriter(tmp_path / "out", [1.0, 1.1], dev_every=3,
@@ -112,10 +143,11 @@ def test_lines_become_16khz_wavs_with_their_text(tmp_path, capsys):
     said = [row["transcript"] for split in writer.rows.values() for row in split]
     assert sorted(set(said)) == sorted({
         "ummm", "hi i'm joe king", "did a parrot come through here", "thanks for the chat",
-        "sorry pal but i don't speak ape", "i guess that's a no", "bye then", "hello again"})
+        "sorry pal but i don't speak ape", "i guess that's a no", "bye then", "hello again",
+        "it's the blueprint", "hey over here", "oh it's you"})
     # not "Room 101" (digits), "C", "H" (a name spelled out), nor the held-out sentence
-    assert "8 lines kept, 3 left out (no certain reading" in capsys.readouterr().err
-    assert len(writer.rows["dev"]) == 2 and len(writer.rows["train"]) == 2 * 6
+    assert "11 lines kept, 3 left out (no certain reading" in capsys.readouterr().err
+    assert len(writer.rows["dev"]) == 3 and len(writer.rows["train"]) == 2 * 8
     row = next(r for r in writer.rows["dev"] + writer.rows["train"]
                if r["transcript"] == "sorry pal but i don't speak ape")
     audio, rate = soundfile.read(row["path"])
@@ -125,14 +157,12 @@ def test_lines_become_16khz_wavs_with_their_text(tmp_path, capsys):
 
 
 def test_a_damaged_speech_file_is_reported_and_left_out_the_rest_kept(tmp_path, capsys):
-    files = {"APE.DOG": dialogue_file()}
-    for line in queen.dialogue_lines("APE.DOG", files["APE.DOG"]):
-        files[line.speech] = mp3(0.08 * len(line.text) + 0.3)
+    files = all_lines()
     files["030006J1.SB"] = b"\0" * 200  # not MP3
     writer = LineWriter(tmp_path / "out", [1.0], dev_every=0, reading=queen.reading)
     queen.extract(make_game(tmp_path, files), writer)
     said = [row["transcript"] for row in writer.rows["train"]]
-    assert "did a parrot come through here" not in said and len(said) == 8
+    assert "did a parrot come through here" not in said and len(said) == 11
     assert "note: 030006J1.SB: MP3 data unreadable" in capsys.readouterr().err
 
 
@@ -170,5 +200,5 @@ def test_main_writes_manifests(tmp_path):
     assert queen.main(["--out", str(out), "--game", str(make_game(tmp_path)),
                        "--dev-every", "0"]) == 0
     rows = list(csv.DictReader(open(out / "train.csv", encoding="utf-8")))
-    assert len(rows) == 9 and not (out / "dev.csv").exists()
+    assert len(rows) == 12 and not (out / "dev.csv").exists()
     assert rows[0]["path"].startswith(str(out)) and rows[0]["speaker"].startswith("queen-")

@@ -1,4 +1,4 @@
-"""Real English speech for training: the dialogue of *Flight of the Amazon Queen* (CD talkie).
+"""Real English speech for training: the voice acting of *Flight of the Amazon Queen* (CD talkie).
 
     python -m tfrecords_tools.amazon_queen_speech --out DIR [--speeds 1] [--dev-every 25]
     ds2 prepare --out CORPUS --alphabet english --unknown-chars map train=DIR/train.csv
@@ -7,27 +7,33 @@ Why: the voice acting of *Beneath a Steel Sky* (``steel_sky_speech``) was the fi
 speech this project trained on, and 40 minutes with it lowered the real-speech dev CER by 2.2
 points against the same stage without it. Krome Studios released this 1995 adventure as freeware
 (Debian: ``flight-of-the-amazon-queen``; the licence allows free redistribution and
-modification); its talkie version has about 4000 recorded dialogue lines by another cast (mostly
-American accents), each stored with the text the game shows for it: more real voices of another
-kind.
+modification); its talkie version has about 6000 recorded lines by another cast (mostly American
+accents), each stored with the text the game shows for it: more real voices of another kind.
 
 The game's file (the format as ScummVM's ``queen`` engine reads it): ``queen.1c`` starts with
 ``QTBL``, a version, a compression byte (1: the speech is MP3) and a table of entries (name,
-bundle, offset, size, big-endian). A dialogue file ``NAME.DOG`` (after a 20-byte header) holds a
-talk key, the dialogue tree and two string tables, Joe's lines and the other person's, each entry
-an id and a length-prefixed string padded to 4 bytes; the lines said on meeting again are two
-strings padded to 2 bytes at the ``person2`` offset. A line is cut into segments at ``*``
-commands (``*XY`` takes 11 more characters); segment ``k`` of line ``id`` is the speech file
-``{key:2d}{id:4x}{J|P}{k:x}`` with spaces as zeros (``SSSS``: the greeting, ``XXXX``: the lines
-said on meeting again), e.g. ``020006P1.SB``. Checked on the real game: 3983 of its 3984
-dialogue speech files are found, and text length follows speech length (r = 0.82 over the
-3917 kept lines). Cutaway scenes (``.CUT``) and Joe's object descriptions are not read (another
-format, about 1800 more files).
+bundle, offset, size, big-endian). Strings are a length byte and the text, padded to 2 bytes
+(4 in dialogue tables). A line is cut into segments at ``*`` commands (``*XY`` takes 11 more
+characters), each segment its own speech file.
+
+- Dialogues, ``NAME.DOG`` (after a 20-byte header): a talk key, the dialogue tree and two string
+  tables, Joe's lines and the other person's (id + string); the two lines said on meeting again
+  follow the ``person2`` offset. Segment ``k`` of line ``id`` is ``{key:2d}{id:4x}{J|P}{k:x}``
+  with spaces as zeros (``SSSS``: the greeting, ``XXXX``: the lines said on meeting again), e.g.
+  ``020006P1.SB``.
+- Cutaway scenes, ``NAME.CUT`` (same header): after the entry string, one string per scene
+  object; segment ``k`` of object ``i`` is ``{NAME padded with _ to 5}{i:02d}{k:x}``, e.g.
+  ``C5C__021.SB``.
+
+Checked on the real game: 3983 of its 3984 dialogue speech files and all 2036 cutaway ones are
+found, and text length follows speech length (r = 0.82 for the dialogue lines, 0.80 for the
+scenes). Joe's object descriptions (``JOE*.SB``, about 560) are not read.
 
 Lines whose text has digits or symbols are left out (double quotes, used for emphasis, are
-dropped), as for the other games, and so are names spelled out letter by letter (a letter's
-name is not its character). Every 25th line goes to ``dev.csv`` (``queen_dev``). Speakers:
-``queen-joe`` for Joe, ``queen-NAME`` (the dialogue file's name without digits) for the others.
+dropped), as for the other games, and so are lines of single letters (names spelled out: a
+letter's name is not its character). Every 25th line goes to ``dev.csv`` (``queen_dev``).
+Speakers: ``queen-joe`` for Joe, ``queen-NAME`` (the dialogue file's name without digits) for
+the others, ``queen-scene`` for the scenes (their speakers are not read).
 """
 from __future__ import annotations
 
@@ -44,7 +50,7 @@ from tfrecords_tools.game_speech import (RATE, GameError, LineWriter, game_parse
                                          transcript)
 
 GAME = Path("/usr/share/scummvm/flight-of-the-amazon-queen/queen.1c")
-DOG_HEADER_BYTES = 20  # "AmBk", sizes and "Datas   "
+HEADER_BYTES = 20  # of .DOG and .CUT files: "AmBk", sizes and "Datas   "
 COMMANDS_NOT_SPOKEN = {"GD", "GM"}  # Joe grabs: the engine skips these segments' speech
 MP3 = 1
 
@@ -131,7 +137,7 @@ def segments(sentence: str) -> list[tuple[int, str]]:
 
 def dialogue_lines(name: str, raw: bytes) -> list[Line]:
     """Every spoken segment of one ``.DOG`` file with the name of its speech file."""
-    data = raw[DOG_HEADER_BYTES:]
+    data = raw[HEADER_BYTES:]
     level_max, _, key, joe_count, person_count = (abs(value) if i == 0 else value for i, value
                                                   in enumerate(struct.unpack_from(">5h", data)))
     person1, _, person2 = struct.unpack_from(">3H", data, 22)
@@ -152,6 +158,22 @@ def dialogue_lines(name: str, raw: bytes) -> list[Line]:
         for index, segment in segments(text):
             speech = f"{prefix}{index + 1:x}".replace(" ", "0").upper() + ".SB"
             lines.append(Line(speech, segment, speaker))
+    return lines
+
+
+def cutaway_lines(name: str, raw: bytes) -> list[Line]:
+    """Every spoken segment of one ``.CUT`` file (a scripted scene) with its speech file's name.
+    Each of the scene's objects reads the next string after the entry string; the text of
+    object ``i`` is spoken as ``{NAME padded with _ to 5}{i:02d}{k:x}``."""
+    data = raw[HEADER_BYTES:]
+    count = abs(struct.unpack_from(">h", data, 2)[0])
+    _, offset = _string(data, struct.unpack_from(">H", data, 8)[0], 2)  # the entry string
+    prefix = name.rsplit(".", 1)[0].upper().ljust(5, "_")
+    lines = []
+    for index in range(1, count + 1):
+        text, offset = _string(data, offset, 2)
+        lines += [Line(f"{prefix}{index:02d}{part + 1:X}.SB", segment, "queen-scene")
+                  for part, segment in segments(text)]
     return lines
 
 
@@ -183,10 +205,11 @@ def extract(game: Path, writer: LineWriter) -> None:
         raise GameError(f"{game}: speech compression {archive.compression}; this reader knows "
                         "the Debian package's MP3 version (1)")
     lines: list[Line] = []
+    readers = {".DOG": dialogue_lines, ".CUT": cutaway_lines}
     for name in sorted(archive.entries):
-        if name.endswith(".DOG"):
+        if name[-4:] in readers:
             try:
-                lines += dialogue_lines(name, archive.load(name))
+                lines += readers[name[-4:]](name, archive.load(name))
             except (ValueError, IndexError, struct.error) as error:
                 print(f"note: {name}: unreadable ({error}); its lines are left out",
                       file=sys.stderr)
