@@ -104,20 +104,16 @@ class LineWriter:
 
 
 def game_parser(doc: str) -> argparse.ArgumentParser:
-    """A game reader's command line: its docstring as help, and the common flags."""
+    """A game reader's command line: its docstring as help, and the flags all readers take."""
     parser = argparse.ArgumentParser(description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_flags(parser)
-    return parser
-
-
-def add_common_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="folder for wav/, train.csv and dev.csv")
     parser.add_argument("--speeds", nargs="+", type=float, default=[1.0])
     parser.add_argument("--dev-every", type=int, default=25,
                         help="every Nth kept line goes to dev.csv (0: none)")
     parser.add_argument("--held-out", nargs="*", type=Path, default=[], metavar="CORPUS",
                         help="prepared corpora whose dev/test sentences no line may say")
+    return parser
 
 
 def flag_error(args: argparse.Namespace) -> str | None:
