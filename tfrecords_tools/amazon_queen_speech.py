@@ -138,8 +138,8 @@ def segments(sentence: str) -> list[tuple[int, str]]:
 def dialogue_lines(name: str, raw: bytes) -> list[Line]:
     """Every spoken segment of one ``.DOG`` file with the name of its speech file."""
     data = raw[HEADER_BYTES:]
-    level_max, _, key, joe_count, person_count = (abs(value) if i == 0 else value for i, value
-                                                  in enumerate(struct.unpack_from(">5h", data)))
+    level_max, _, key, joe_count, person_count = struct.unpack_from(">5h", data)
+    level_max = abs(level_max)  # negative: the player cannot leave this conversation
     person1, _, person2 = struct.unpack_from(">3H", data, 22)
     person = "queen-" + re.sub(r"[0-9]+$", "", name.rsplit(".", 1)[0]).lower()
     prefixes = []
@@ -151,8 +151,8 @@ def dialogue_lines(name: str, raw: bytes) -> list[Line]:
         prefixes.append((f"{key:2d}{identifier:4x}P", text, person))
     again_person, offset = _string(data, person2, 2)
     again_joe, _ = _string(data, offset, 2)
-    prefixes += [(f"{key:2d}XXXXP", again_person, person), (f"{key:2d}XXXXJ", again_joe,
-                                                            "queen-joe")]
+    prefixes += [(f"{key:2d}XXXXP", again_person, person),
+                 (f"{key:2d}XXXXJ", again_joe, "queen-joe")]
     lines = []
     for prefix, text, speaker in prefixes:
         for index, segment in segments(text):
