@@ -3,6 +3,7 @@ and the runs that may become one."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -95,8 +96,8 @@ def cmd_release(args) -> int:
     """Ship RUN's weights as NAME only when they beat the shipped ones on dev (one or more sets);
     the candidate is RUN's float16 copy, the weights that would ship."""
     from ds2_tf.decoding.lm_beam import copy_lm_settings, load_lm_settings
-    from ds2_tf.model.released import CARD, RELEASED_ROOT, released_models, write_release
-    from ds2_tf.model.run_dir import SUMMARY
+    from ds2_tf.model.released import (CARD, RELEASED_ROOT, install_release, released_models,
+                                       stage_release)
 
     if not 0 <= args.confidence <= 1:
         raise ValueError(f"--confidence {args.confidence:g}: a share between 0 and 1 (e.g. 0.95)")
@@ -108,25 +109,42 @@ def cmd_release(args) -> int:
         version = int(previous.get("version", 0)) + 1
     # The candidate is scored as it would ship (its float16 copy), so the decision is about the
     # weights users get, and the same weights as the shipped ones score the same, not a few
-    # characters apart from float32 rounding.
-    with tempfile.TemporaryDirectory() as staging:
-        as_shipped = write_release(args.run, args.name, {}, root=Path(staging))
-        scored = [score_dev_set(args, as_shipped, shipped_name, version, data, split,
-                                len(dev_sets)) for data, split in dev_sets]
-    if shipped_name:
-        ok, why = release_decision(scored, args.confidence)
-        if not ok and not args.force:
-            print(f"not released: {args.run}: {why}")
-            return 0
-
-    def card_entry(entry: dict) -> dict:
-        out = {k: entry[k] for k in ("data", "split", "cer", "wer", "num_utterances")}
-        if "better" in entry:
-            out.update(shipped_cer=entry["shipped_cer"], confidence_better=entry["better"],
-                       confidence_worse=entry["worse"])
-        return out
-
+    # characters apart from float32 rounding. The scored folder is the one that is installed.
     run = Path(args.run)
+    staged = stage_release(run, args.name,
+                           add_files=lambda folder: copy_lm_settings(run, folder, compress=True))
+    try:
+        scored = [score_dev_set(args, staged, shipped_name, version, data, split,
+                                len(dev_sets)) for data, split in dev_sets]
+        if shipped_name:
+            ok, why = release_decision(scored, args.confidence)
+            if not ok and not args.force:
+                print(f"not released: {args.run}: {why}")
+                return 0
+        out = install_release(staged, args.name, release_card(args, run, version, scored))
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)  # refused or failed (installed: moved away)
+    lm = load_lm_settings(run)
+    print(f"released {args.name} version {version}: {out}"
+          + (f" (with its LM, α {lm['alpha']:g}, β {lm['beta']:g})" if lm else
+             " (no LM: run `ds2 tune-lm` on the run first to ship one)"))
+    return 0
+
+
+def card_entry(entry: dict) -> dict:
+    """One dev set's scores as the card records them."""
+    out = {k: entry[k] for k in ("data", "split", "cer", "wer", "num_utterances")}
+    if "better" in entry:
+        out.update(shipped_cer=entry["shipped_cer"], confidence_better=entry["better"],
+                   confidence_worse=entry["worse"])
+    return out
+
+
+def release_card(args, run: Path, version: int, scored: list[dict]) -> dict:
+    """The released model's card.json: its dev scores, training summary, corpus and LM."""
+    from ds2_tf.decoding.lm_beam import load_lm_settings
+    from ds2_tf.model.run_dir import SUMMARY
+
     summary = run / SUMMARY
     dataset = json.loads((Path(args.data) / "dataset.json").read_text(encoding="utf-8"))
     card = {"name": args.name, "version": version, "source_run": str(run.resolve()),
@@ -141,12 +159,7 @@ def cmd_release(args) -> int:
     if lm:  # shipped with the weights: `--decoder lm` works by name, with these α, β
         card["lm"] = {k: lm.get(k) for k in ("alpha", "beta", "beam_width", "tuned_on",
                                               "dev_wer", "dev_cer")}
-    out = write_release(args.run, args.name, card,
-                        add_files=lambda folder: copy_lm_settings(run, folder, compress=True))
-    print(f"released {args.name} version {version}: {out}"
-          + (f" (with its LM, α {lm['alpha']:g}, β {lm['beta']:g})" if lm else
-             " (no LM: run `ds2 tune-lm` on the run first to ship one)"))
-    return 0
+    return card
 
 
 def cmd_average(args) -> int:

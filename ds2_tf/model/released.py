@@ -23,7 +23,8 @@ def released_models() -> list[str]:
     """Names of the models shipped with this installation."""
     if not RELEASED_ROOT.is_dir():
         return []
-    return sorted(p.name for p in RELEASED_ROOT.iterdir() if (p / F16_WEIGHTS).exists())
+    return sorted(p.name for p in RELEASED_ROOT.iterdir()
+                  if not p.name.startswith(".") and (p / F16_WEIGHTS).exists())
 
 
 def resolve_run(name_or_path: str | Path) -> Path:
@@ -83,32 +84,47 @@ def load_f16_weights(model, path: str | Path) -> None:
         variable.assign(value.astype(variable.dtype))
 
 
-def write_release(run_dir: str | Path, name: str, card: dict, root: Path | None = None,
+def stage_release(run_dir: str | Path, name: str, root: Path | None = None,
                   add_files=None) -> Path:
-    """``root/name/`` (default: the package's released models): the run's config, alphabet and
-    best weights as float16, plus ``card``; ``add_files(folder)`` may add more (the tuned LM)
-    before the folder replaces the shipped one."""
+    """``root/.name.part/``: the run's config, alphabet and best weights as float16, as they
+    would ship; ``add_files(folder)`` may add more (the tuned LM). :func:`install_release` puts
+    it in place; until then it is hidden from :func:`released_models`."""
     root = RELEASED_ROOT if root is None else root
-    import json
     import shutil
 
     from ds2_tf.model.run_dir import ALPHABET, CONFIG, load_run
 
     model, config, alphabet = load_run(run_dir, precision="float32")
-    out = Path(root) / name
-    tmp = Path(root) / f".{name}.part"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    config.save(tmp / CONFIG)
-    alphabet.save(tmp / ALPHABET)
-    save_f16_weights(model, tmp / F16_WEIGHTS)
-    (tmp / CARD).write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    staged = Path(root) / f".{name}.part"
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    config.save(staged / CONFIG)
+    alphabet.save(staged / ALPHABET)
+    save_f16_weights(model, staged / F16_WEIGHTS)
     if add_files is not None:
-        add_files(tmp)
-    old = Path(root) / f".{name}.old"
+        add_files(staged)
+    return staged
+
+
+def install_release(staged: Path, name: str, card: dict, root: Path | None = None) -> Path:
+    """Write ``card`` into a :func:`stage_release` folder and let it replace ``root/name/``."""
+    root = RELEASED_ROOT if root is None else root
+    import json
+    import shutil
+
+    (staged / CARD).write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    out, old = Path(root) / name, Path(root) / f".{name}.old"
     shutil.rmtree(old, ignore_errors=True)
     if out.exists():
         out.rename(old)
-    tmp.rename(out)
+    staged.rename(out)
     shutil.rmtree(old, ignore_errors=True)
     return out
+
+
+def write_release(run_dir: str | Path, name: str, card: dict, root: Path | None = None,
+                  add_files=None) -> Path:
+    """``root/name/`` (default: the package's released models): the run's config, alphabet and
+    best weights as float16, plus ``card``; ``add_files(folder)`` may add more (the tuned LM)
+    before the folder replaces the shipped one."""
+    return install_release(stage_release(run_dir, name, root, add_files), name, card, root)
