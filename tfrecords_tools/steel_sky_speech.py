@@ -92,10 +92,16 @@ class Archive:
         return data
 
     def unpacked_size(self, number: int) -> int:
-        """Size after unpacking, from the file's header (nothing is unpacked)."""
-        data = self.raw(number)
-        flag, total = struct.unpack_from("<H", data)[0], struct.unpack_from("<H", data, 12)[0]
-        return ((flag & ~0xFF) << 8) | total if flag & 0x80 else len(data)
+        """Size after unpacking, from the file's header alone (only the header is read; a
+        truncated body is found when the file is loaded)."""
+        entry = self.entries[number]
+        self._handle.seek(entry.offset)
+        head = self._handle.read(HEADER_BYTES)
+        if len(head) != HEADER_BYTES or entry.size < HEADER_BYTES:
+            raise ValueError(f"file {number}: {len(head)} of {entry.size} bytes in "
+                             f"{self.data_path} (truncated?)")
+        flag, total = struct.unpack_from("<H", head)[0], struct.unpack_from("<H", head, 12)[0]
+        return ((flag & ~0xFF) << 8) | total if flag & 0x80 else entry.size
 
     def load(self, number: int) -> bytes:
         data = self.raw(number)
