@@ -167,6 +167,35 @@ def test_tune_lm_stores_settings_that_evaluate_then_uses(lm_setup, trained_run, 
 
 @pytest.mark.slow
 @needs_espeak
+def test_tune_lm_on_two_dev_sets_picks_the_lowest_mean_wer(lm_setup, trained_run, synth_corpus,
+                                                           tmp_path):
+    arpa = lm_setup[0]
+    settings = tmp_path / "lm.json"
+    result = ds2("tune-lm", "--run", str(trained_run), "--data", str(synth_corpus), "--split",
+                 "dev", "--data", str(synth_corpus), "--split", "train", "--lm", str(arpa),
+                 "--beam-width", "8", "--alphas", "0,2", "--betas", "0,3", "--save",
+                 str(settings))
+    assert result.returncode == 0, result.stderr
+    assert "best on dev + train (mean)" in result.stdout
+    tuned = json.loads(settings.read_text())
+    assert [s["split"] for s in tuned["tuned_on"]] == ["dev", "train"]
+    for row in tuned["grid"]:
+        each = [row["sets"][f"{synth_corpus}:{split}"]["wer"] for split in ("dev", "train")]
+        assert row["wer"] == pytest.approx(sum(each) / 2)
+    best = min(tuned["grid"], key=lambda row: (row["wer"], row["cer"], row["alpha"]))
+    assert (tuned["alpha"], tuned["beta"], tuned["dev_wer"]) == (
+        best["alpha"], best["beta"], best["wer"])
+
+
+def test_tune_lm_with_splits_that_do_not_pair_with_the_data_is_one_line(tmp_path):
+    result = ds2("tune-lm", "--run", str(tmp_path), "--data", "a", "--data", "b", "--data", "c",
+                 "--split", "dev", "--split", "test", "--lm", "x.arpa")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "3 --data and 2 --split" in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+@needs_espeak
 def test_lm_json_has_word_times_from_the_beam_and_n_alternatives(lm_setup, trained_run,
                                                                   synth_corpus):
     from ds2_tf.inference.recognizer import Recognizer

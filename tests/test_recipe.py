@@ -142,6 +142,21 @@ def test_release_first_tunes_the_stages_lm_on_dev_so_it_ships_with_the_weights(t
     assert tune < release
     assert f"--model {stage} " in calls[tune] and f"--save {stage / 'lm.json'}" in calls[tune]
     assert "--split dev" in calls[tune] and "natural10 --split dev" in calls[tune]
+    assert "asterisk_dev" not in calls[tune]  # real speech not built: synthetic dev alone
+
+
+def test_the_lm_is_tuned_on_real_speechs_dev_half_too_once_it_is_built(tmp_path):
+    real = tmp_path / "state" / "eval" / "real_speech"
+    real.mkdir(parents=True)
+    (real / "dataset.json").write_text('{"splits": {"asterisk_dev": {}, "asterisk_test": {}}}')
+    run_recipe(tmp_path, "train", "5")
+    stage = tmp_path / "state" / "stages" / "01"
+    finish(stage)
+    run_recipe(tmp_path, "release")
+    (tune,) = [c for c in (tmp_path / "ds2.log").read_text().splitlines()
+               if c.startswith("tune-lm")]
+    assert "natural10 --split dev" in tune and f"--data {real} --split asterisk_dev " in tune
+    assert "asterisk_test" not in tune  # the reported half stays out
 
 
 def test_release_also_scores_real_speechs_dev_half_when_it_is_prepared(tmp_path):

@@ -34,15 +34,23 @@ def cmd_lm_text(args) -> int:
 def cmd_tune_lm(args) -> int:
     from ds2_tf.decoding.tune_lm import tune_lm
 
+    splits = args.split or ["dev"]
+    if len(splits) == 1:
+        splits = splits * len(args.data)
+    if len(splits) != len(args.data):
+        raise ValueError(f"tune-lm: {len(args.data)} --data and {len(splits)} --split: give one "
+                         "--split for all, or one per --data")
     grid = {}
     if args.alphas:
         grid["alphas"] = tuple(float(a) for a in args.alphas.split(","))
     if args.betas:
         grid["betas"] = tuple(float(b) for b in args.betas.split(","))
-    best = tune_lm(args.run, args.data, args.lm, split=args.split, beam_width=args.beam_width,
+    best = tune_lm(args.run, list(zip(args.data, splits)), args.lm, beam_width=args.beam_width,
                    limit=args.limit, save=args.save, **grid)
-    print(f"best on {args.split}: alpha {best['alpha']:g} beta {best['beta']:g} → WER "
-          f"{100 * best['wer']:.2f}% CER {100 * best['cer']:.2f}%; saved in {best['settings']}")
+    on = " + ".join(dict.fromkeys(splits))
+    print(f"best on {on}{' (mean)' if len(splits) > 1 else ''}: alpha {best['alpha']:g} beta "
+          f"{best['beta']:g} → WER {100 * best['wer']:.2f}% CER {100 * best['cer']:.2f}%; saved "
+          f"in {best['settings']}")
     return 0
 
 
@@ -75,14 +83,17 @@ def register(sub) -> None:
     p.add_argument("--cache", default=None, help="download cache (default ~/.cache/ds2_tf/lm_text)")
     p.set_defaults(func=cmd_lm_text)
 
-    p = sub.add_parser("tune-lm", help="search LM weight α and word bonus β on a dev split")
+    p = sub.add_parser("tune-lm", help="search LM weight α and word bonus β on dev splits")
     p.add_argument("--run", "--model", dest="run", required=True, metavar="RUN",
                    help="a run directory, or the name of a released model (e.g. ds2_small_en)")
-    p.add_argument("--data", required=True)
-    p.add_argument("--split", default="dev")
+    p.add_argument("--data", required=True, action="append",
+                   help="a prepared corpus (repeatable: the sets count equally, mean WER)")
+    p.add_argument("--split", action="append",
+                   help="its split (default dev; one for every --data, or one per --data)")
     p.add_argument("--lm", required=True)
     p.add_argument("--beam-width", type=int, default=100)
-    p.add_argument("--limit", type=int, default=None, help="only the first N utterances")
+    p.add_argument("--limit", type=int, default=None,
+                   help="only the first N utterances of each set")
     p.add_argument("--alphas", default=None, help="comma list (default 0,0.25,0.5,0.75,1,1.5,2)")
     p.add_argument("--betas", default=None, help="comma list (default 0,0.5,1,2,3)")
     p.add_argument("--save", default=None,
