@@ -42,7 +42,8 @@
 # steel_sky (real English: a freeware game's voice acting, tfrecords_tools/steel_sky_speech.py;
 # `apt-get install beneath-a-steel-sky scummvm`; not in the default mix, docs/models.md) and
 # amazon_queen (another game's dialogue, tfrecords_tools/amazon_queen_speech.py;
-# `apt-get install flight-of-the-amazon-queen`).
+# `apt-get install flight-of-the-amazon-queen`) and drascula (a third game, 0.8 h,
+# tfrecords_tools/drascula_speech.py; `apt-get install drascula`).
 # Version 15 is `soup 0.6` of version 14 with six 900-step `branch` runs from version 13 (four
 # of them one run with seeds 1-4): single short runs differ by up to 2 points on asterisk_dev by
 # seed alone, their mean much less (docs/models.md, version 15). Version 16 is `soup 0.8` of
@@ -142,13 +143,14 @@ corpus() {
 
 real_prompts() {  # asterisk_LANGS (asterisk_itfr, asterisk_ru), each one CORPORA names: real
                   # speech, the Asterisk PBX's prompts in those languages
-                  # (tfrecords_tools/asterisk_prompts.py says why); steel_sky, amazon_queen:
-                  # real English, two freeware games' voice acting (tfrecords_tools/NAME_speech.py)
+                  # (tfrecords_tools/asterisk_prompts.py says why); steel_sky, amazon_queen,
+                  # drascula: real English, three freeware games' voice acting
+                  # (tfrecords_tools/NAME_speech.py)
   local name out languages
   for name in $CORPORA; do
     out="$STATE/corpora/$name"
     [ -f "$out/dataset.json" ] && continue
-    if [ "$name" = steel_sky ] || [ "$name" = amazon_queen ]; then
+    if [[ $name =~ ^(steel_sky|amazon_queen|drascula)$ ]]; then
       real_speech  # no line may say a sentence of dev, test or the real-speech sets
       "$PYTHON" -m "tfrecords_tools.${name}_speech" --out "$STATE/${name}_wav" \
         --held-out "$STATE/corpora/${CORPORA%% *}" "$REAL"

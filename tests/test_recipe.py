@@ -96,7 +96,7 @@ def test_corpus_prepares_the_real_prompts_when_corpora_names_them(tmp_path):
                       CORPORA="natural10 newvoices") == []  # not named: not made
 
 
-@pytest.mark.parametrize("game", ["steel_sky", "amazon_queen"])
+@pytest.mark.parametrize("game", ["steel_sky", "amazon_queen", "drascula"])
 def test_corpus_extracts_a_game_with_the_evaluated_sentences_held_out(tmp_path, game):
     state = tmp_path / "state"
     real = state / "eval" / "real_speech"
