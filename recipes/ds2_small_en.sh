@@ -48,7 +48,8 @@
 # of them one run with seeds 1-4): single short runs differ by up to 2 points on asterisk_dev by
 # seed alone, their mean much less (docs/models.md, version 15). Version 16 is `soup 0.8` of
 # version 15 with three 40-minute stages from version 13 that heard the games (stages 08 and 10:
-# CORPORA="natural10 kokoro2 foreign steel_sky"; 11: the same + amazon_queen).
+# CORPORA="natural10 kokoro2 foreign steel_sky"; 11: the same + amazon_queen). Version 17 is
+# version 16's weights with the α, β `tune` picks on both dev sets (`ds2 release --force`).
 # Training flags are the ones measured best for this 2-core CPU in float32: batches of 4000
 # frames (more, smaller steps) and no SpecAugment (accuracy_merged_natural_bf4k_120.md).
 set -euo pipefail
