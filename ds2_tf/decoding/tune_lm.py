@@ -24,7 +24,9 @@ BETAS = (0.0, 0.5, 1.0, 2.0, 3.0)
 
 def tune_lm(run_dir, dev_sets, lm, alphas=ALPHAS, betas=BETAS, beam_width=100, limit=None,
             save=None) -> dict:
-    """``dev_sets``: [(data_dir, split), ...]; ``limit``: the first N utterances of each."""
+    """``dev_sets``: [(data_dir, split), ...]; ``limit``: the first N utterances of each. The
+    stored ``dev_wer``/``dev_cer`` are the chosen setting's means over the sets; each grid row
+    keeps every set's own rates under ``sets``."""
     model, config, alphabet = load_run(run_dir)
     sets = []
     for data_dir, split in dev_sets:
