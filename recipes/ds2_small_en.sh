@@ -339,9 +339,11 @@ tune() {  # tune MODEL SETTINGS: α, β for MODEL with $LM on the dev sets only 
   local real=()
   grep -q '"asterisk_dev"' "$REAL/dataset.json" 2>/dev/null &&
     real=(--data "$REAL" --split asterisk_dev)
+  # Whole dev sets (TUNE_LIMIT=N: the first N of each, quicker): on 100 utterances each, version
+  # 17's β won by WER and lost on all of asterisk_dev (docs/models.md, version 17)
   [ -f "$2" ] || $DS2 tune-lm --model "$1" --data "$STATE/corpora/${CORPORA%% *}" --split dev \
-    "${real[@]}" --lm "$LM" --limit "${TUNE_LIMIT:-100}" --beam-width 64 \
-    --alphas 0.3,0.6,1.0,1.5 --betas 0.5,1.5,3 --save "$2"
+    "${real[@]}" --lm "$LM" ${TUNE_LIMIT:+--limit "$TUNE_LIMIT"} --beam-width 64 \
+    --alphas 0.3,0.6,1.0,1.5 --betas 0.5,1,1.5,2,3 --save "$2"
 }
 
 evaluate() {  # evaluate MODEL OUT: a run directory or a released name; every figure of the card

@@ -157,6 +157,16 @@ def test_the_lm_is_tuned_on_real_speechs_dev_half_too_once_it_is_built(tmp_path)
                if c.startswith("tune-lm")]
     assert "natural10 --split dev" in tune and f"--data {real} --split asterisk_dev " in tune
     assert "asterisk_test" not in tune  # the reported half stays out
+    assert "--limit" not in tune  # whole dev sets: 100 utterances each chose β by noise
+
+
+def test_tune_limit_tunes_on_the_first_utterances_of_each_dev_set(tmp_path):
+    run_recipe(tmp_path, "train", "5")
+    finish(tmp_path / "state" / "stages" / "01")
+    run_recipe(tmp_path, "release", TUNE_LIMIT="50")
+    (tune,) = [c for c in (tmp_path / "ds2.log").read_text().splitlines()
+               if c.startswith("tune-lm")]
+    assert "--limit 50 " in tune
 
 
 def test_release_also_scores_real_speechs_dev_half_when_it_is_prepared(tmp_path):
