@@ -297,8 +297,8 @@ release() {  # the newest finished stage, if it beats the shipped model on dev
   [ -f "$last/init_from" ] && from="from $(cat "$last/init_from")"
   [ "$from" = "from ds2_small_en" ] && from="from $(shipped_version)"
   [ -f "$last/averaged_from" ] && from="averaged: $(cat "$last/averaged_from")"
-  real_speech  # its Asterisk dev half is a second dev set: real speech may not get worse
-  tune "${last%/}" "${last%/}/lm.json"  # ships with the weights (`--decoder lm` by name)
+  tune "${last%/}" "${last%/}/lm.json"  # ships with the weights (`--decoder lm` by name); it
+  # builds real speech, whose Asterisk dev half is a second dev set: real speech may not get worse
   local also=()
   grep -q '"asterisk_dev"' "$REAL/dataset.json" 2>/dev/null &&
     also=(--also-dev "$REAL:asterisk_dev")

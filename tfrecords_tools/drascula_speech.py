@@ -75,13 +75,13 @@ def english_texts(data: bytes) -> dict[str, list[str]]:
         pos += 2
         texts = {}
         for table in TABLES:
-            count, blocks = struct.unpack_from(">H", data, pos)[0], []
+            (count,) = struct.unpack_from(">H", data, pos)
             pos += 2
-            for _ in range(languages):
+            for language in range(languages):  # English first; the others are skipped
                 (size,) = struct.unpack_from(">H", data, pos)
-                blocks.append(data[pos + 2:pos + 2 + size])
+                if language == 0:
+                    texts[table] = _strings(data[pos + 2:pos + 2 + size], count)
                 pos += 2 + size
-            texts[table] = _strings(blocks[0], count)
     except (struct.error, ValueError, IndexError) as error:
         raise GameError(f"drascula.dat: truncated or damaged ({error})") from None
     if pos != len(data):
@@ -137,11 +137,13 @@ def speech_lines(game: Path) -> list[tuple[str, str, str]]:
         match = re.fullmatch(r"([A-Z]*)(\d+)\.ALS", path.name.upper())
         if not match or match.group(1) not in PREFIXES:
             continue
-        table, index = EXCEPTIONS.get(path.name.upper()[:-4],
+        table, index = EXCEPTIONS.get(match.group(1) + match.group(2),
                                       (PREFIXES[match.group(1)], int(match.group(2))))
-        if index < len(texts[table]) and texts[table][index].strip():
+        if index >= len(texts[table]):
+            continue  # beyond its table: no line (B61, B62)
+        if texts[table][index].strip():
             lines.append((path.name, texts[table][index], table))
-        elif index < len(texts[table]):
+        else:
             untitled.append(path.name)
     if untitled:
         print(f"note: {len(untitled)} speech files have no English text, left out: "
