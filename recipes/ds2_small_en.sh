@@ -43,7 +43,8 @@
 # `apt-get install beneath-a-steel-sky scummvm`; not in the default mix, docs/models.md) and
 # amazon_queen (another game's dialogue, tfrecords_tools/amazon_queen_speech.py;
 # `apt-get install flight-of-the-amazon-queen`) and drascula (a third game, 0.8 h,
-# tfrecords_tools/drascula_speech.py; `apt-get install drascula`).
+# tfrecords_tools/drascula_speech.py; `apt-get install drascula`) and drascula_es (its Spanish
+# cast, 0.7 h; `apt-get install drascula-spanish`).
 # Version 15 is `soup 0.6` of version 14 with six 900-step `branch` runs from version 13 (four
 # of them one run with seeds 1-4): single short runs differ by up to 2 points on asterisk_dev by
 # seed alone, their mean much less (docs/models.md, version 15). Version 16 is `soup 0.8` of
@@ -146,15 +147,17 @@ real_prompts() {  # asterisk_LANGS (asterisk_itfr, asterisk_ru), each one CORPOR
                   # speech, the Asterisk PBX's prompts in those languages
                   # (tfrecords_tools/asterisk_prompts.py says why); steel_sky, amazon_queen,
                   # drascula: real English, three freeware games' voice acting
-                  # (tfrecords_tools/NAME_speech.py)
-  local name out languages
+                  # (tfrecords_tools/NAME_speech.py); drascula_es: Drascula's Spanish cast
+  local name out languages game_flags
   for name in $CORPORA; do
     out="$STATE/corpora/$name"
     [ -f "$out/dataset.json" ] && continue
-    if [[ $name =~ ^(steel_sky|amazon_queen|drascula)$ ]]; then
+    if [[ $name =~ ^(steel_sky|amazon_queen|drascula|drascula_es)$ ]]; then
       real_speech  # no line may say a sentence of dev, test or the real-speech sets
-      "$PYTHON" -m "tfrecords_tools.${name}_speech" --out "$STATE/${name}_wav" \
-        --held-out "$STATE/corpora/${CORPORA%% *}" "$REAL"
+      game_flags=()
+      [ "$name" = drascula_es ] && game_flags=(--language es)
+      "$PYTHON" -m "tfrecords_tools.${name%_es}_speech" "${game_flags[@]}" \
+        --out "$STATE/${name}_wav" --held-out "$STATE/corpora/${CORPORA%% *}" "$REAL"
       $DS2 prepare --out "$out" --alphabet "$STATE/corpora/${CORPORA%% *}/alphabet.json" \
         --unknown-chars map train="$STATE/${name}_wav/train.csv" \
         dev="$STATE/${name}_wav/dev.csv"

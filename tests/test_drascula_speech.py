@@ -1,6 +1,6 @@
 """Drascula's voice acting as training data: drascula.dat's text tables, which table and line
-each speech file says, 8-bit 11 kHz speech → 16 kHz WAVs, and the command's errors, on small
-game folders written here in the game's format (the real game is not needed)."""
+each speech file says, 8-bit 11 kHz speech → 16 kHz WAVs, the Spanish cast, and the command's
+errors, on small game folders written here in the game's format (the real game is not needed)."""
 import csv
 import struct
 
@@ -25,6 +25,16 @@ TEXTS = {
     "vonbraun": ["", "Who the hell is calling at this time?"],
     "igor": ["", "Master, this is not working", ""],
 }
+# the same lines in Spanish, as the game writes them (code page 437: Ñ, º for a space)
+SPANISH = {
+    "hacker": ["", "Es la segunda puerta mas grande que he visto en mi vida", "Bueno, no",
+               "Tortilla, 1.00", "¿Que haces aqui B.J.?",
+               "¡VAYA, ME TENGO QUE CORTAR LAS UÑAS!"],
+    "drascula": ["", "OºMEºPONESºUNºCUBATA", "Bla, bla, bla."],
+    "bj": ["", "¿Estas bien?"],
+    "vonbraun": ["", "¿Quien demonios llama a estas horas?"],
+    "igor": ["", "Amo, esto no funciona", ""],
+}
 
 
 def _block(strings: list[str]) -> bytes:
@@ -36,23 +46,24 @@ def _block(strings: list[str]) -> bytes:
     for text in strings[1:]:
         slot = (len(text) + 1 + 2 + 3) & ~3  # text, its zero, the next size; 4-byte aligned
         struct.pack_into(">H", block, len(block) - 2, slot)
-        block += text.encode("latin-1").ljust(slot, b"\0")
+        block += text.encode("cp437").ljust(slot, b"\0")
     return bytes(block)
 
 
-def dat(texts=TEXTS, version=drascula.VERSION, hacker_lines=None) -> bytes:
-    """The inverse of ``english_texts``: one record in each fixed table, two languages."""
+def dat(texts=TEXTS, version=drascula.VERSION, languages=3) -> bytes:
+    """The inverse of ``texts``: one record in each fixed table; English, Spanish, then German
+    (not read) when ``languages`` is 3."""
     data = bytearray(b"DRASCULA" + bytes([version]))
     for record in RECORD_BYTES:
         data += struct.pack(">H", 1) + bytes(record)
-    data += struct.pack(">H", 2)
+    data += struct.pack(">H", languages)
     for table in TABLES:
         english = list(texts.get(table, [""]))
-        if table == "hacker" and hacker_lines:
-            english += [""] * (hacker_lines - len(english))
-        other = ["", *("x" * len(text) for text in english[1:])]  # Spanish, say: not read
+        spanish = list(SPANISH.get(table, [""]))[:len(english)]
+        spanish += [""] * (len(english) - len(spanish))
+        german = ["", *("x" * len(text) for text in english[1:])]
         data += struct.pack(">H", len(english))
-        for strings in (english, other):
+        for strings in (english, spanish, german)[:languages]:
             block = _block(strings)
             data += struct.pack(">H", len(block)) + block
     return bytes(data)
@@ -71,12 +82,13 @@ SPEECH = {"1.ALS": ("hacker", 1), "2.ALS": ("hacker", 2), "3.ALS": ("hacker", 3)
           "I2.ALS": ("igor", 2)}
 
 
-def make_game(tmp_path, texts=TEXTS, extra: dict[str, bytes] | None = None):
-    """A folder with drascula.dat, a speech file per line of ``SPEECH`` (0.08 s a character),
-    a sound effect and a picture."""
-    game = tmp_path / "en"
+def make_game(tmp_path, texts=TEXTS, extra: dict[str, bytes] | None = None, language="en"):
+    """A folder with drascula.dat, a speech file per line of ``SPEECH`` (0.08 s a character of
+    the language's text), a sound effect and a picture."""
+    game = tmp_path / language
     game.mkdir(exist_ok=True)
     (game / "drascula.dat").write_bytes(dat(texts))
+    texts = SPANISH if language == "es" else texts
     for name, (table, index) in SPEECH.items():
         (game / name).write_bytes(als(max(0.3, 0.08 * len(texts[table][index]))))
     (game / "S1.ALS").write_bytes(als(0.5))  # an effect: no table
@@ -87,10 +99,16 @@ def make_game(tmp_path, texts=TEXTS, extra: dict[str, bytes] | None = None):
 
 
 def test_the_english_texts_are_read_from_every_table():
-    texts = drascula.english_texts(dat())
+    texts = drascula.texts(dat())
     assert set(texts) == set(TABLES)
     assert texts["hacker"] == TEXTS["hacker"] and texts["drascula"] == TEXTS["drascula"]
     assert texts["vonbraun"] == TEXTS["vonbraun"] and texts["system"] == [""]
+
+
+def test_the_spanish_texts_are_the_second_language_in_code_page_437():
+    texts = drascula.texts(dat(), "es")
+    assert texts["hacker"] == SPANISH["hacker"] and texts["vonbraun"] == SPANISH["vonbraun"]
+    assert texts["hacker"][5].endswith("UÑAS!") and texts["system"] == [""]
 
 
 def test_speech_files_say_the_line_of_the_table_their_prefix_names(tmp_path, capsys):
@@ -119,6 +137,18 @@ def test_readings_leave_out_digits_and_spelled_letters_and_drop_emphasis_quotes(
     assert drascula.reading("What are you doing here B.J.?") is None
     assert drascula.reading("Omelette, 1.00") is None
     assert drascula.reading("I... a vampire!") == "i a vampire"
+    assert drascula.reading("He wears a toupeÉ") is None  # English keeps only a-z
+
+
+def test_spanish_readings_fold_accents_and_keep_spanish_one_letter_words():
+    assert drascula.reading("¡VAYA, ME TENGO QUE CORTAR LAS UÑAS!", "es") == (
+        "vaya me tengo que cortar las unas")
+    assert drascula.reading("OºMEºPONESºUNºCUBATA", "es") == "o me pones un cubata"
+    assert drascula.reading("¿Y no les da vergüenza?", "es") == "y no les da verguenza"
+    assert drascula.reading("Sí, señor", "es") == "si senor"
+    assert drascula.reading("¿Que haces aqui B.J.?", "es") is None
+    assert drascula.reading("Tortilla, 1.00", "es") is None
+    assert drascula.reading("o me pones un cubata") is None  # "o" is no English word
 
 
 def test_lines_become_16khz_wavs_with_their_text(tmp_path, capsys):
@@ -140,6 +170,25 @@ def test_lines_become_16khz_wavs_with_their_text(tmp_path, capsys):
     assert row["speaker"] == "drascula-vonbraun"
 
 
+def test_the_spanish_cast_says_the_spanish_lines(tmp_path, capsys):
+    out = tmp_path / "out"
+    game = make_game(tmp_path, language="es")
+    assert drascula.main(["--out", str(out), "--game", str(game), "--language", "es",
+                          "--dev-every", "0"]) == 0
+    rows = {row["transcript"]: row for row in csv.DictReader(
+        open(out / "train.csv", encoding="utf-8"))}
+    assert sorted(rows) == sorted({
+        "es la segunda puerta mas grande que he visto en mi vida", "bueno no",
+        "vaya me tengo que cortar las unas", "o me pones un cubata", "estas bien",
+        "quien demonios llama a estas horas", "amo esto no funciona"})
+    row = rows["quien demonios llama a estas horas"]
+    assert row["speaker"] == "drascula-es-vonbraun"
+    assert row["path"].endswith("drascula_es_vb1_x1.wav")
+    audio, rate = soundfile.read(row["path"])
+    assert abs(len(audio) / rate - 0.08 * len(SPANISH["vonbraun"][1])) < 0.002
+    assert "drascula-es: 7 lines kept, 2 left out" in capsys.readouterr().err
+
+
 def test_a_damaged_speech_file_is_reported_and_left_out_the_rest_kept(tmp_path, capsys):
     game = make_game(tmp_path, extra={"BJ1.ALS": bytes(40)})
     writer = LineWriter(tmp_path / "out", [1.0], dev_every=0, reading=drascula.reading)
@@ -150,7 +199,7 @@ def test_a_damaged_speech_file_is_reported_and_left_out_the_rest_kept(tmp_path, 
         capsys.readouterr().err)
 
 
-def test_bad_input_gets_one_line(tmp_path, capsys):
+def test_bad_input_gets_one_line(tmp_path, capsys, monkeypatch):
     out = ["--out", str(tmp_path / "o")]
     assert drascula.main(out + ["--game", str(tmp_path / "none")]) == 1
     assert "apt-get install drascula" in capsys.readouterr().err
@@ -167,7 +216,16 @@ def test_bad_input_gets_one_line(tmp_path, capsys):
         assert drascula.main(out + ["--game", str(game)]) == 1
         error = capsys.readouterr().err.strip().splitlines()
         assert len(error) == 1 and message in error[0] and "Traceback" not in error[0]
+    (game / "drascula.dat").write_bytes(dat(languages=1))
+    assert drascula.main(out + ["--game", str(game), "--language", "es"]) == 1
+    assert "1 languages, no Spanish texts" in capsys.readouterr().err
+    monkeypatch.setattr(drascula, "GAMES", tmp_path / "none")
+    assert drascula.main(out + ["--language", "es"]) == 1
+    assert "apt-get install drascula-spanish" in capsys.readouterr().err
     assert drascula.main(out + ["--speeds", "3"]) == 2
+    with pytest.raises(SystemExit):
+        drascula.main(out + ["--language", "de"])
+    assert "invalid choice: 'de'" in capsys.readouterr().err
 
 
 def test_main_writes_manifests(tmp_path):

@@ -96,14 +96,16 @@ def test_corpus_prepares_the_real_prompts_when_corpora_names_them(tmp_path):
                       CORPORA="natural10 newvoices") == []  # not named: not made
 
 
-@pytest.mark.parametrize("game", ["steel_sky", "amazon_queen", "drascula"])
-def test_corpus_extracts_a_game_with_the_evaluated_sentences_held_out(tmp_path, game):
+@pytest.mark.parametrize("game, reader", [
+    ("steel_sky", "steel_sky_speech"), ("amazon_queen", "amazon_queen_speech"),
+    ("drascula", "drascula_speech"), ("drascula_es", "drascula_speech --language es")])
+def test_corpus_extracts_a_game_with_the_evaluated_sentences_held_out(tmp_path, game, reader):
     state = tmp_path / "state"
     real = state / "eval" / "real_speech"
     assert run_recipe(tmp_path, "corpus", command="python",
                       CORPORA=f"natural10 {game}") == [
         f"python bench/real_speech.py --out {real}",
-        f"python -m tfrecords_tools.{game}_speech --out {state / f'{game}_wav'} "
+        f"python -m tfrecords_tools.{reader} --out {state / f'{game}_wav'} "
         f"--held-out {state / 'corpora' / 'natural10'} {real}"]
     wavs = state / f"{game}_wav"
     assert [line for line in (tmp_path / "ds2.log").read_text().splitlines()

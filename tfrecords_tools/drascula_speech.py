@@ -1,6 +1,6 @@
-"""Real English speech for training: the voice acting of *Drascula: The Vampire Strikes Back*.
+"""Real speech for training: the voice acting of *Drascula: The Vampire Strikes Back*.
 
-    python -m tfrecords_tools.drascula_speech --out DIR [--speeds 1] [--dev-every 25]
+    python -m tfrecords_tools.drascula_speech --out DIR [--language en|es] [--speeds 1]
     ds2 prepare --out CORPUS --alphabet english --unknown-chars map train=DIR/train.csv
 
 Why: the two other games (``steel_sky_speech``, ``amazon_queen_speech``) are the only real
@@ -8,14 +8,18 @@ English speech the project trains on, and real human speech is where the release
 weakest. Alcachofa Soft released this 1996 adventure as freeware (Debian: ``drascula``; the
 licence allows free redistribution); its English version has about 800 recorded lines by a third
 cast (0.8 h): John Hacker, Count Drascula, Igor, B.J., Von Braun and the village's people.
+The Spanish original (``--language es``; Debian: ``drascula-spanish``) is the same lines by
+another cast (0.7 h): real speech by other people, in another language, as the Asterisk prompts
+in Italian and French (``asterisk_prompts``) that lowered every real set's CER.
 
 The game's files (the formats as ScummVM's ``drascula`` engine reads them), in
-``/usr/share/scummvm/drascula/en/``:
+``/usr/share/scummvm/drascula/LANGUAGE/`` (Debian links ``es/drascula.dat`` to ``en/``'s):
 
 - ``drascula.dat`` (version 6): ``DRASCULA``, a version byte, thirteen tables of fixed-size
   records (each a big-endian count, then the records), the number of languages, then fifteen
-  text tables: a count of strings, then per language (English first) a length and a block in
-  which each string follows the 2-byte length of its zero-padded slot.
+  text tables: a count of strings, then per language (English, Spanish, German, French,
+  Italian, Russian) a length and a block in which each string follows the 2-byte length of its
+  zero-padded slot, in code page 437 (Spanish ``Ñ``; ``º`` stands for a space in two lines).
 - The speech: ``PREFIX{N}.ALS``, raw unsigned 8-bit mono at 11025 Hz with 32 bytes of header
   and trailer; line N of the table the prefix names (none: John Hacker; ``D``: Drascula, and
   from line 58 the blind man; ``I``: Igor; ``BJ``; ``VB``: Von Braun; ``B``: the drunk; ``E``:
@@ -31,15 +35,17 @@ reader.
 
 Lines whose text has digits or symbols are left out (double quotes, used for emphasis, are
 dropped), as for the other games, and so are lines with spelled letters ("B.J."): a letter's
-name is not its character. Every 25th line goes to ``dev.csv`` (``drascula_dev``). Speakers:
-``drascula-TABLE`` (``hacker``, ``drascula``, ``igor``, ...; the blind man's lines go with
-Drascula's table).
+name is not its character. Spanish lines lose their accents and ``¿ ¡`` (a-z, as for the
+Asterisk prompts); its one-letter words are a, e, o, u, y. Every 25th line goes to ``dev.csv``
+(``drascula_dev``). Speakers: ``drascula-TABLE`` (``hacker``, ``drascula``, ``igor``, ...; the
+blind man's lines go with Drascula's table), ``drascula-es-TABLE`` for the Spanish cast.
 """
 from __future__ import annotations
 
 import re
 import struct
 import sys
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +53,11 @@ import numpy as np
 from tfrecords_tools.game_speech import (RATE, GameError, LineWriter, game_parser, run,
                                          transcript)
 
-GAME = Path("/usr/share/scummvm/drascula/en")
+GAMES = Path("/usr/share/scummvm/drascula")  # a folder per language
+# language → (its name, its place among drascula.dat's texts, the Debian package with its speech)
+LANGUAGES = {"en": ("English", 0, "drascula"), "es": ("Spanish", 1, "drascula-spanish")}
+# one-letter words that are words, not spelled letters ("B.J." → "b j")
+ONE_LETTER_WORDS = {"en": "ai", "es": "aeouy"}
 VERSION = 6
 RECORD_BYTES = (4, 4, 4, 2, 4, 2, 4, 2, 2, 20, 20, 10, 8)  # the fixed tables, in file order
 TABLES = ("hacker", "drascula", "drunk", "bj", "musician", "igor", "werewolf", "pianist",
@@ -60,8 +70,9 @@ FRAME_BYTES = 32  # header and trailer of each .ALS file
 SILENCE = {("3.ALS", 145166): (73959, 26306)}  # (name, size) → bytes the engine skips at each end
 
 
-def english_texts(data: bytes) -> dict[str, list[str]]:
-    """``drascula.dat`` → table name → its English strings (index = line number)."""
+def texts(data: bytes, language: str = "en") -> dict[str, list[str]]:
+    """``drascula.dat`` → table name → its strings in ``language`` (index = line number)."""
+    name, wanted, _ = LANGUAGES[language]
     if data[:8] != b"DRASCULA":
         raise GameError("drascula.dat: no DRASCULA header (not the engine's data file)")
     if data[8] != VERSION:
@@ -73,21 +84,23 @@ def english_texts(data: bytes) -> dict[str, list[str]]:
             pos += 2 + count * record
         (languages,) = struct.unpack_from(">H", data, pos)
         pos += 2
-        texts = {}
+        found = {}
         for table in TABLES:
             (count,) = struct.unpack_from(">H", data, pos)
             pos += 2
-            for language in range(languages):  # English first; the others are skipped
+            for index in range(languages):  # only the wanted one is read
                 (size,) = struct.unpack_from(">H", data, pos)
-                if language == 0:
-                    texts[table] = _strings(data[pos + 2:pos + 2 + size], count)
+                if index == wanted:
+                    found[table] = _strings(data[pos + 2:pos + 2 + size], count)
                 pos += 2 + size
     except (struct.error, ValueError, IndexError) as error:
         raise GameError(f"drascula.dat: truncated or damaged ({error})") from None
     if pos != len(data):
         raise GameError(f"drascula.dat: {len(data) - pos} bytes after the last table "
                         "(not the layout this reader knows)")
-    return texts
+    if len(found) != len(TABLES):
+        raise GameError(f"drascula.dat: {languages} languages, no {name} texts")
+    return found
 
 
 def _strings(block: bytes, count: int) -> list[str]:
@@ -99,7 +112,7 @@ def _strings(block: bytes, count: int) -> list[str]:
     for _ in range(1, count):
         (slot,) = struct.unpack_from(">H", block, pos - 2)
         pos += slot
-        strings.append(block[pos:block.index(b"\0", pos)].decode("latin-1"))
+        strings.append(block[pos:block.index(b"\0", pos)].decode("cp437"))
     return strings
 
 
@@ -115,23 +128,30 @@ def speech_samples(name: str, data: bytes) -> np.ndarray:
     return soxr.resample(audio, SPEECH_RATE, RATE).astype(np.float32)
 
 
-def reading(text: str) -> str | None:
+def reading(text: str, language: str = "en") -> str | None:
     """The words of a line (double quotes mark emphasis here), or None when uncertain: digits,
-    symbols, or spelled letters (any one-letter word but "a" and "i")."""
-    said = transcript(text.replace('"', ""))
-    if said is None or any(len(word) == 1 and word not in "ai" for word in said.split()):
+    symbols, or spelled letters (a one-letter word that is not one, ``ONE_LETTER_WORDS``).
+    Spanish drops ``¿ ¡`` and folds accents to a-z."""
+    text = text.replace('"', "")
+    if language != "en":
+        text = re.sub("[¿¡]", " ", text.replace("º", " "))
+        text = "".join(c for c in unicodedata.normalize("NFKD", text)
+                       if not unicodedata.combining(c))
+    said = transcript(text)
+    if said is None or any(len(word) == 1 and word not in ONE_LETTER_WORDS[language]
+                           for word in said.split()):
         return None
     return said
 
 
-def speech_lines(game: Path) -> list[tuple[str, str, str]]:
+def speech_lines(game: Path, language: str = "en") -> list[tuple[str, str, str]]:
     """(file name, text, table) of every ``.ALS`` file that names a line, in file-name order."""
     if not game.is_dir():
-        raise GameError(f"{game} missing (apt-get install drascula)")
+        raise GameError(f"{game} missing (apt-get install {LANGUAGES[language][2]})")
     dat = game / "drascula.dat"
     if not dat.is_file():
         raise GameError(f"{dat} missing (not the game's folder)")
-    texts = english_texts(dat.read_bytes())
+    lines_of = texts(dat.read_bytes(), language)
     lines, untitled = [], []
     for path in sorted(game.iterdir()):
         match = re.fullmatch(r"([A-Z]*)(\d+)\.ALS", path.name.upper())
@@ -139,35 +159,41 @@ def speech_lines(game: Path) -> list[tuple[str, str, str]]:
             continue
         table, index = EXCEPTIONS.get(match.group(1) + match.group(2),
                                       (PREFIXES[match.group(1)], int(match.group(2))))
-        if index >= len(texts[table]):
+        if index >= len(lines_of[table]):
             continue  # beyond its table: no line (B61, B62)
-        if texts[table][index].strip():
-            lines.append((path.name, texts[table][index], table))
+        if lines_of[table][index].strip():
+            lines.append((path.name, lines_of[table][index], table))
         else:
             untitled.append(path.name)
     if untitled:
-        print(f"note: {len(untitled)} speech files have no English text, left out: "
-              f"{' '.join(untitled)}", file=sys.stderr)
+        print(f"note: {len(untitled)} speech files have no {LANGUAGES[language][0]} text, "
+              f"left out: {' '.join(untitled)}", file=sys.stderr)
     return lines
 
 
-def extract(game: Path, writer: LineWriter) -> None:
-    lines = speech_lines(game)
+def extract(game: Path, writer: LineWriter, language: str = "en") -> None:
+    lines = speech_lines(game, language)
     if not lines:
         raise GameError(f"{game}: no .ALS speech file names a line")
+    prefix = "drascula" if language == "en" else f"drascula-{language}"
     for name, text, table in lines:
-        writer.offer(f"drascula_{name[:-4].lower()}", text,
+        writer.offer(f"{prefix.replace('-', '_')}_{name[:-4].lower()}", text,
                      lambda name=name: speech_samples(name, (game / name).read_bytes()),
-                     f"drascula-{table}")
-    print(f"drascula: {writer.summary()}", file=sys.stderr)
+                     f"{prefix}-{table}")
+    print(f"{prefix}: {writer.summary()}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = game_parser(__doc__)
-    parser.add_argument("--game", type=Path, default=GAME,
-                        help="the game's English folder (drascula.dat and the .ALS files)")
+    parser.add_argument("--language", choices=sorted(LANGUAGES), default="en",
+                        help="whose voices: the English cast (en) or the Spanish one (es)")
+    parser.add_argument("--game", type=Path,
+                        help=f"the language's folder with drascula.dat and the .ALS files "
+                             f"(default {GAMES}/LANGUAGE)")
     args = parser.parse_args(argv)
-    return run(args, lambda writer: extract(args.game, writer), reading)
+    game = args.game or GAMES / args.language
+    return run(args, lambda writer: extract(game, writer, args.language),
+               lambda text: reading(text, args.language))
 
 
 if __name__ == "__main__":
