@@ -10,7 +10,9 @@ licence allows free redistribution); its English version has about 800 recorded 
 cast (0.8 h): John Hacker, Count Drascula, Igor, B.J., Von Braun and the village's people.
 The Spanish original (``--language es``; Debian: ``drascula-spanish``) is the same lines by
 another cast (0.7 h): real speech by other people, in another language, as the Asterisk prompts
-in Italian and French (``asterisk_prompts``) that lowered every real set's CER.
+in Italian and French (``asterisk_prompts``) that lowered every real set's CER. The one stage
+that heard it ended worse than two that did not (other seeds, so no proof; docs/models.md,
+version 18); the recipe does not use it unless CORPORA names drascula_es.
 
 The game's files (the formats as ScummVM's ``drascula`` engine reads them), in
 ``/usr/share/scummvm/drascula/LANGUAGE/`` (Debian links ``es/drascula.dat`` to ``en/``'s):
