@@ -51,6 +51,8 @@
 # version 15 with three 40-minute stages from version 13 that heard the games (stages 08 and 10:
 # CORPORA="natural10 kokoro2 foreign steel_sky"; 11: the same + amazon_queen). Version 17 is
 # version 16's weights with the α, β `tune` picks on both dev sets (`ds2 release --force`).
+# Version 18 is `soup 0.8` of version 16 with three `branch 3700 SEED` stages from it on all three
+# games (seeds 1-3; one or two such stages did not clear the release bar, docs/models.md).
 # Training flags are the ones measured best for this 2-core CPU in float32: batches of 4000
 # frames (more, smaller steps) and no SpecAugment (accuracy_merged_natural_bf4k_120.md).
 set -euo pipefail
