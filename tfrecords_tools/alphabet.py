@@ -113,15 +113,19 @@ class Alphabet:
                 f"character {bad[0]!r} (U+{ord(bad[0]):04X}) is outside the alphabet "
                 f"(use --unknown-chars map to strip accents and drop such characters)")
         if bad:
-            stripped = "".join(c for c in unicodedata.normalize("NFKD", cleaned)
-                               if not unicodedata.combining(c))
-            cleaned = "".join(c if (c in self._index or c == " ") else " " for c in stripped)
+            cleaned = "".join(c if (c in self._index or c == " ") else " "
+                              for c in strip_accents(cleaned))
         if " " not in self._index:
             cleaned = cleaned.replace(" ", "")
         cleaned = " ".join(cleaned.split())
         if not cleaned:
             raise TranscriptError("transcript is empty after normalization")
         return cleaned
+
+
+def strip_accents(text: str) -> str:
+    """Each letter without its accents (é → e, ñ → n, ü → u): NFKD, combining marks dropped."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 def _clean(text: str, lowercase: bool, keep: dict | set = frozenset()) -> str:

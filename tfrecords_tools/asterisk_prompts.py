@@ -25,9 +25,9 @@ import argparse
 import gzip
 import re
 import sys
-import unicodedata
 from pathlib import Path
 
+from tfrecords_tools.alphabet import strip_accents
 from tfrecords_tools.manifests import write_csv
 
 SOUNDS = Path("/usr/share/asterisk/sounds")
@@ -69,9 +69,7 @@ def transcripts(text: str, fold_accents: bool = False,
                 if re.search(r"[A-Za-z]", said):
                     continue
                 said = "".join(romanization.get(c.lower(), c) for c in said)
-            said = "".join(c for c in unicodedata.normalize("NFKD", said)
-                           if not unicodedata.combining(c))
-            said = re.sub(r"[\"«»“”…]", " ", said)
+            said = re.sub(r"[\"«»“”…]", " ", strip_accents(said))
         if re.search(r"[0-9\[\]()#*$@+=<>/\"_&%]", said):
             continue
         words = re.sub(r"[.,;:?!]", " ", said).replace("-", " ").lower().split()

@@ -47,11 +47,11 @@ from __future__ import annotations
 import re
 import struct
 import sys
-import unicodedata
 from pathlib import Path
 
 import numpy as np
 
+from tfrecords_tools.alphabet import strip_accents
 from tfrecords_tools.game_speech import (RATE, GameError, LineWriter, game_parser, run,
                                          transcript)
 
@@ -136,9 +136,7 @@ def reading(text: str, language: str = "en") -> str | None:
     Spanish drops ``¿ ¡`` and folds accents to a-z."""
     text = text.replace('"', "")
     if language != "en":
-        text = re.sub("[¿¡]", " ", text.replace("º", " "))
-        text = "".join(c for c in unicodedata.normalize("NFKD", text)
-                       if not unicodedata.combining(c))
+        text = strip_accents(re.sub("[¿¡]", " ", text.replace("º", " ")))
     said = transcript(text)
     if said is None or any(len(word) == 1 and word not in ONE_LETTER_WORDS[language]
                            for word in said.split()):
