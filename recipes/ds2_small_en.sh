@@ -6,8 +6,9 @@
 #                                            # (or the released model, or from scratch)
 #   recipes/ds2_small_en.sh average WEIGHT   # the newest stage averaged with its start
 #                                            # (share WEIGHT to the stage) as the next stage
-#   recipes/ds2_small_en.sh branch STEPS SEED  # a short stage (STEPS steps, seed SEED) from
-#                                            # FROM or the newest stage
+#   recipes/ds2_small_en.sh branch STEPS SEED...  # a short stage (STEPS steps, seed SEED)
+#                                            # from FROM or the newest stage; several seeds
+#                                            # train side by side
 #   recipes/ds2_small_en.sh soup WEIGHT BASE RUN...  # BASE (share WEIGHT) averaged with equal
 #                                            # shares of the RUNs (stage numbers or dirs) as the
 #                                            # next stage
@@ -182,14 +183,62 @@ train() {  # train MINUTES: stage N+1 starts from stage N's best weights (or the
   stage --max-minutes "$minutes"
 }
 
-branch() {  # branch STEPS SEED: a short stage of STEPS steps (one epoch: the learning-rate
+branch() {  # branch STEPS SEED...: a short stage of STEPS steps (one epoch: the learning-rate
             # schedule spans them) with seed SEED (the shuffle order), from FROM or the newest
             # stage. Short runs from one start that differ only in seed land on different sides
-            # of it; `soup` averages them (version 15, docs/models.md).
-  local steps=${1:?steps} seed=${2:?seed}
-  [[ $steps =~ ^[1-9][0-9]*$ && $seed =~ ^[0-9]+$ ]] ||
-    { echo "branch STEPS SEED: two whole numbers, not '$steps' '$seed'" >&2; exit 2; }
-  stage --steps-per-epoch "$steps" --epochs 1 --seed "$seed"
+            # of it; `soup` averages them (version 15, docs/models.md). Several seeds train side
+            # by side, one stage each from the same start, the cores shared out (TensorFlow's
+            # intra-op threads): on a 2-core CPU two one-thread runs made about 1.5 times the
+            # steps of one two-thread run (docs/models.md, "Tried after version 18"). Run again
+            # after an interruption, the same command resumes its unfinished stages.
+  local steps=${1:?steps} seed
+  shift
+  [ $# -gt 0 ] || { echo "branch STEPS SEED...: name at least one seed" >&2; exit 2; }
+  for seed in "$@"; do
+    [[ $steps =~ ^[1-9][0-9]*$ && $seed =~ ^[0-9]+$ ]] ||
+      { echo "branch STEPS SEED: two whole numbers, not '$steps' '$seed'" >&2; exit 2; }
+  done
+  if [ $# -eq 1 ]; then stage --steps-per-epoch "$steps" --epochs 1 --seed "$1"; return; fi
+  mkdir -p "$STATE/stages" "$STATE/logs"
+  # A rerun after an interruption: an unfinished stage of the same STEPS and one of the seeds
+  # resumes, and its start is the start of all; a seed whose stage from there finished is done.
+  local seeds=("$@") d i n s_steps s_seed start="" resuming="" plan=() threads pids=() failed=0
+  for d in "$STATE"/stages/[0-9]*; do
+    [ -f "$d/branch" ] && [ -f "$d/init_from" ] && [ ! -f "$d/train_summary.json" ] &&
+      read -r s_steps s_seed < "$d/branch" && [ "$s_steps" = "$steps" ] &&
+      [[ " $* " == *" $s_seed "* ]] && resuming=$(cat "$d/init_from")
+  done
+  for seed in "${seeds[@]}"; do  # per seed: a stage to resume, "done" or "new"
+    plan+=(new)
+    [ -n "$resuming" ] || continue
+    for d in "$STATE"/stages/[0-9]*; do
+      [ "$(cat "$d/branch" 2>/dev/null)" = "$steps $seed" ] &&
+        [ "$(cat "$d/init_from" 2>/dev/null)" = "$resuming" ] || continue
+      if [ ! -f "$d/train_summary.json" ]; then plan[-1]=$(basename "$d")
+      elif [ "${plan[-1]}" = new ]; then plan[-1]=done; fi
+    done
+  done
+  start=${resuming:-$(next_start)}  # computed before any new stage exists
+  threads=$(( $(nproc) / $# )); [ "$threads" -ge 1 ] || threads=1
+  for i in "${!seeds[@]}"; do
+    n=${plan[$i]}
+    case $n in
+      done) continue ;;
+      new) n=$(next_stage)
+           mkdir -p "$STATE/stages/$n"
+           echo "$steps ${seeds[$i]}" > "$STATE/stages/$n/branch"
+           [ -z "$start" ] || echo "$start" > "$STATE/stages/$n/init_from" ;;
+    esac
+    echo "== stage $n (seed ${seeds[$i]}, $threads thread(s)): $STATE/logs/stage-$n.log" >&2
+    TF_NUM_INTRAOP_THREADS=$threads TF_NUM_INTEROP_THREADS=1 run_stage "$n" "$start" \
+      --steps-per-epoch "$steps" --epochs 1 --seed "${seeds[$i]}" \
+      > "$STATE/logs/stage-$n.log" 2>&1 &
+    pids+=("$!:$n")
+  done
+  for i in "${pids[@]}"; do
+    wait "${i%%:*}" || { echo "stage ${i#*:} failed: $STATE/logs/stage-${i#*:}.log" >&2; failed=1; }
+  done
+  return $failed
 }
 
 newest_stage() {  # the newest stage directory, finished or not (nothing when there is none)
@@ -202,24 +251,36 @@ next_stage() {  # the number of the stage after the newest one (01 when there is
   printf '%02d' $(( ${last:+10#$(basename "$last")} + 1 ))
 }
 
+next_start() {  # what a new stage starts from: FROM, the newest stage, the shipped model
+                # (unless INIT=scratch), or nothing (from scratch)
+  local last
+  last=$(newest_stage)
+  if [ -n "${FROM:-}" ]; then echo "$FROM"
+  elif [ -n "$last" ]; then echo "$last"
+  elif [ "${INIT:-released}" = released ] && $DS2 models ds2_small_en >/dev/null 2>&1
+  then echo ds2_small_en; fi
+}
+
 stage() {  # stage FLAGS...: the next stage (an interrupted newest stage resumes, same flags)
   mkdir -p "$STATE/stages"
-  local last n init=()
+  local last n start=""
   last=$(newest_stage)
   if [ -n "$last" ] && [ ! -f "$last/train_summary.json" ]; then
     n=$(basename "$last")  # an interrupted stage resumes (same flags)
-    [ -f "$last/init_from" ] && init=(--init-from "$(cat "$last/init_from")")
+    [ -f "$last/init_from" ] && start=$(cat "$last/init_from")
   else
     n=$(next_stage)
-    if [ -n "${FROM:-}" ]; then init=(--init-from "$FROM")
-    elif [ -n "$last" ]; then init=(--init-from "$last")
-    elif [ "${INIT:-released}" = released ] && $DS2 models ds2_small_en >/dev/null 2>&1
-    then init=(--init-from ds2_small_en); fi
+    start=$(next_start)
     mkdir -p "$STATE/stages/$n"
-    [ ${#init[@]} -gt 0 ] && echo "${init[1]}" > "$STATE/stages/$n/init_from"
+    [ -z "$start" ] || echo "$start" > "$STATE/stages/$n/init_from"
   fi
-  local continue_flags=""
-  [ ${#init[@]} -gt 0 ] && continue_flags=$CONTINUE_FLAGS
+  run_stage "$n" "$start" "$@"
+}
+
+run_stage() {  # run_stage N START FLAGS...: ds2 train into stage N from START ("": scratch)
+  local n=$1 start=$2 init=() continue_flags=""
+  shift 2
+  [ -z "$start" ] || { init=(--init-from "$start"); continue_flags=$CONTINUE_FLAGS; }
   echo "== stage $n: ${init[*]:-from scratch}, $*" >&2
   # shellcheck disable=SC2086
   $DS2 train --data "$MERGED" --out "$STATE/stages/$n" --preset small \
@@ -381,12 +442,13 @@ case "${1:-all}" in
   corpus) corpus ;;
   train) train "${2:?usage: $0 train MINUTES}" ;;
   average) average "${2:?usage: $0 average WEIGHT}" ;;
-  branch) branch "${2:?usage: $0 branch STEPS SEED}" "${3:?usage: $0 branch STEPS SEED}" ;;
+  branch) [ $# -ge 3 ] || { echo "usage: $0 branch STEPS SEED..." >&2; exit 2; }
+          shift; branch "$@" ;;
   soup) shift; soup "$@" ;;
   release) release ;;
   evaluate) evaluate "${2:?usage: $0 evaluate MODEL OUT}" "${3:?usage: $0 evaluate MODEL OUT}" ;;
   all) corpus; train "${2:-120}"; release ;;
-  *) echo "usage: $0 corpus | train MINUTES | average WEIGHT | branch STEPS SEED |" \
+  *) echo "usage: $0 corpus | train MINUTES | average WEIGHT | branch STEPS SEED... |" \
        "soup WEIGHT BASE RUN... | release | evaluate MODEL OUT | all [MINUTES]" >&2
      exit 2 ;;
 esac

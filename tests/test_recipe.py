@@ -15,12 +15,17 @@ from conftest import REPO
 RECIPE = REPO / "recipes" / "ds2_small_en.sh"
 
 
-def run_recipe(tmp_path, *args, command=None, returncode=0, **env):
-    """Run the recipe with DS2 = a script that logs its arguments; returns the logged lines of
-    `ds2 COMMAND` (default: the recipe's own command name, e.g. train)."""
+def run_recipe(tmp_path, *args, command=None, returncode=0, fail_if=None, **env):
+    """Run the recipe with DS2 = a script that logs its arguments (and TensorFlow's intra-op
+    thread count when the recipe sets one); returns the logged lines of `ds2 COMMAND` (default:
+    the recipe's own command name, e.g. train). With ``fail_if``, the stand-in exits 3 when its
+    arguments contain that text."""
     log = tmp_path / "ds2.log"
     fake = tmp_path / "ds2"
-    fake.write_text(f'#!/usr/bin/env bash\necho "$*" >> {log}\n')
+    fail = f'case "$*" in *"{fail_if}"*) exit 3 ;; esac\n' if fail_if else ""
+    fake.write_text(f'#!/usr/bin/env bash\n'
+                    f'echo "$*${{TF_NUM_INTRAOP_THREADS:+ threads=$TF_NUM_INTRAOP_THREADS}}"'
+                    f' >> {log}\n{fail}')
     fake.chmod(0o755)
     python = tmp_path / "python"  # bench/real_speech.py: logged as "python ARGS"
     python.write_text(f'#!/usr/bin/env bash\necho "python $*" >> {log}\n')
@@ -250,3 +255,34 @@ def test_branch_makes_short_seeded_stages_from_one_start_and_soup_averages_them(
                           (["soup", "1", "ds2_small_en", "1"], "a share between 0 and 1, not 1"),
                           (["soup", "0.5", "ds2_small_en"], "name at least one run")):
         assert message in run_recipe(tmp_path, *args, returncode=2)
+
+
+def test_branch_with_several_seeds_trains_them_side_by_side_from_one_start(tmp_path):
+    stages = tmp_path / "state" / "stages"
+    start = tmp_path / "v18"
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)
+    lines = sorted(run_recipe(tmp_path, "branch", "1800", "4", "5", command="train",
+                              FROM=str(start)))
+    assert len(lines) == 2
+    for line, n, seed in zip(lines, ("01", "02"), ("4", "5")):
+        assert f"--out {stages / n} " in line and f"--init-from {start}" in line
+        assert f"--steps-per-epoch 1800 --epochs 1 --seed {seed} " in line
+        assert "--learning-rate 0.0001" in line and line.endswith(f" threads={threads}")
+        assert (stages / n / "branch").read_text().strip() == f"1800 {seed}"
+        assert (tmp_path / "state" / "logs" / f"stage-{n}.log").is_file()
+    # interrupted: the same command resumes both stages, with their start (not each other)
+    finish(stages / "01")
+    (again,) = run_recipe(tmp_path, "branch", "1800", "4", "5", command="train")
+    assert f"--out {stages / '02'} " in again and f"--init-from {start}" in again
+    finish(stages / "02")
+    # a new pair starts from the newest stage, both from the same one
+    lines = run_recipe(tmp_path, "branch", "900", "6", "7", command="train")
+    assert sorted(line.split("--out ")[1].split()[0] for line in lines) == [
+        str(stages / "03"), str(stages / "04")]
+    assert all(f"--init-from {stages / '02'}" in line for line in lines)
+    # one failed stage fails the command, naming its log; the other still finishes
+    message = run_recipe(tmp_path, "branch", "900", "8", "9", FROM=str(start), fail_if="--seed 9",
+                         returncode=1)
+    assert f"stage 06 failed: {tmp_path / 'state' / 'logs' / 'stage-06.log'}" in message
+    assert "stage 05 failed" not in message
+    assert "name at least one seed" not in run_recipe(tmp_path, "branch", "900", returncode=2)
