@@ -23,8 +23,8 @@ setup(
     ],
     extras_require={
         # g722, propack: the real-speech corpora's codecs (Asterisk prompts, Beneath a Steel Sky)
-        "dev": ["pytest>=8", "pytest-timeout>=2.3", "h5py", "ai-edge-litert", "g722", "propack",
-                "tensorflow-serving-api==2.21.*"],
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.5", "h5py", "ai-edge-litert",
+                "g722", "propack", "tensorflow-serving-api==2.21.*"],
         # TFLite runtime and TF Serving client for exported models
         "serving": ["ai-edge-litert", "tensorflow-serving-api==2.21.*"],
         # n-gram LM beam search; pyctcdecode itself must be installed with --no-deps (its numpy<2
