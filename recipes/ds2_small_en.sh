@@ -191,9 +191,9 @@ branch() {  # branch STEPS SEED...: a short stage of STEPS steps (one epoch: the
             # intra-op threads): on a 2-core CPU two one-thread runs made about 1.5 times the
             # steps of one two-thread run (docs/models.md, "Tried after version 18"). Run again
             # after an interruption, the same command resumes its unfinished stages.
-  local steps=${1:?steps} seed
+  [ $# -ge 2 ] || { echo "branch STEPS SEED...: the steps and at least one seed" >&2; exit 2; }
+  local steps=$1 seed
   shift
-  [ $# -gt 0 ] || { echo "branch STEPS SEED...: name at least one seed" >&2; exit 2; }
   for seed in "$@"; do
     [[ $steps =~ ^[1-9][0-9]*$ && $seed =~ ^[0-9]+$ ]] ||
       { echo "branch STEPS SEED: two whole numbers, not '$steps' '$seed'" >&2; exit 2; }
@@ -442,8 +442,7 @@ case "${1:-all}" in
   corpus) corpus ;;
   train) train "${2:?usage: $0 train MINUTES}" ;;
   average) average "${2:?usage: $0 average WEIGHT}" ;;
-  branch) [ $# -ge 3 ] || { echo "usage: $0 branch STEPS SEED..." >&2; exit 2; }
-          shift; branch "$@" ;;
+  branch) shift; branch "$@" ;;
   soup) shift; soup "$@" ;;
   release) release ;;
   evaluate) evaluate "${2:?usage: $0 evaluate MODEL OUT}" "${3:?usage: $0 evaluate MODEL OUT}" ;;

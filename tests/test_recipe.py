@@ -285,4 +285,5 @@ def test_branch_with_several_seeds_trains_them_side_by_side_from_one_start(tmp_p
                          returncode=1)
     assert f"stage 06 failed: {tmp_path / 'state' / 'logs' / 'stage-06.log'}" in message
     assert "stage 05 failed" not in message
-    assert "name at least one seed" not in run_recipe(tmp_path, "branch", "900", returncode=2)
+    for args in (["branch", "900"], ["branch"]):
+        assert "the steps and at least one seed" in run_recipe(tmp_path, *args, returncode=2)
