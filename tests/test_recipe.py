@@ -260,7 +260,7 @@ def test_branch_makes_short_seeded_stages_from_one_start_and_soup_averages_them(
 def test_branch_with_several_seeds_trains_them_side_by_side_from_one_start(tmp_path):
     stages = tmp_path / "state" / "stages"
     start = tmp_path / "v18"
-    threads = max(1, len(os.sched_getaffinity(0)) // 2)
+    threads = max(1, int(subprocess.check_output(["nproc"], text=True)) // 2)  # as the recipe
     lines = sorted(run_recipe(tmp_path, "branch", "1800", "4", "5", command="train",
                               FROM=str(start)))
     assert len(lines) == 2
@@ -270,7 +270,8 @@ def test_branch_with_several_seeds_trains_them_side_by_side_from_one_start(tmp_p
         assert "--learning-rate 0.0001" in line and line.endswith(f" threads={threads}")
         assert (stages / n / "branch").read_text().strip() == f"1800 {seed}"
         assert (tmp_path / "state" / "logs" / f"stage-{n}.log").is_file()
-    # interrupted: the same command resumes both stages, with their start (not each other)
+    # interrupted after stage 01 finished: the same command resumes stage 02 alone, from the
+    # pair's start (not from stage 01, now the newest finished stage)
     finish(stages / "01")
     (again,) = run_recipe(tmp_path, "branch", "1800", "4", "5", command="train")
     assert f"--out {stages / '02'} " in again and f"--init-from {start}" in again
