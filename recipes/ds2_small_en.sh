@@ -219,7 +219,10 @@ branch() {  # branch STEPS SEED...: a short stage of STEPS steps (one epoch: the
     done
   done
   start=${resuming:-$(next_start)}  # computed before any new stage exists
-  threads=$(( $(nproc) / $# )); [ "$threads" -ge 1 ] || threads=1
+  local running=0  # the cores are shared among the stages that train now, not the done ones
+  for n in "${plan[@]}"; do [ "$n" = done ] || running=$((running + 1)); done
+  [ "$running" -gt 0 ] || return 0
+  threads=$(( $(nproc) / running )); [ "$threads" -ge 1 ] || threads=1
   for i in "${!seeds[@]}"; do
     n=${plan[$i]}
     case $n in

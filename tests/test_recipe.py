@@ -260,7 +260,8 @@ def test_branch_makes_short_seeded_stages_from_one_start_and_soup_averages_them(
 def test_branch_with_several_seeds_trains_them_side_by_side_from_one_start(tmp_path):
     stages = tmp_path / "state" / "stages"
     start = tmp_path / "v18"
-    threads = max(1, int(subprocess.check_output(["nproc"], text=True)) // 2)  # as the recipe
+    cores = int(subprocess.check_output(["nproc"], text=True))  # as the recipe reads them
+    threads = max(1, cores // 2)
     lines = sorted(run_recipe(tmp_path, "branch", "1800", "4", "5", command="train",
                               FROM=str(start)))
     assert len(lines) == 2
@@ -275,6 +276,7 @@ def test_branch_with_several_seeds_trains_them_side_by_side_from_one_start(tmp_p
     finish(stages / "01")
     (again,) = run_recipe(tmp_path, "branch", "1800", "4", "5", command="train")
     assert f"--out {stages / '02'} " in again and f"--init-from {start}" in again
+    assert again.endswith(f" threads={cores}")  # the one stage left gets every core
     finish(stages / "02")
     # a new pair starts from the newest stage, both from the same one
     lines = run_recipe(tmp_path, "branch", "900", "6", "7", command="train")
