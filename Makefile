@@ -53,8 +53,8 @@ natural-voices:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(NATURAL_PACKAGES) >/dev/null
 
 # The suite runs in one pytest worker per core (at most 4), each test file in one worker (its
-# fixtures built once): on a 2-core AMD EPYC 11 min instead of 17 min 40 s in one process
-# (most tests wait on a `ds2` subprocess's TensorFlow import or on one-core work).
+# fixtures built once): most tests wait on a `ds2` subprocess's TensorFlow import or on one-core
+# work, so one process leaves cores idle (measured in CHANGELOG, session 31).
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
 PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
