@@ -1,0 +1,45 @@
+"""bench/model_side_probes.py: the greedy reading with a bias, and which layers it re-estimates."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def load_probes():
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_model_side_probes",
+                                                      BENCH / "model_side_probes.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_a_blank_bias_changes_what_the_best_path_reads():
+    from tfrecords_tools.alphabet import Alphabet
+
+    probes, alphabet = load_probes(), Alphabet.english()
+    a, blank = alphabet.characters.index("a"), alphabet.blank_index
+    lp = np.full((3, alphabet.num_classes), -9.0)
+    lp[0, a], lp[1, blank], lp[1, a], lp[2, a] = 0.0, -0.1, -0.3, 0.0  # a · blank · a
+    assert probes.greedy_cer(alphabet, ["aa"], [lp]) == 0.0  # the blank splits the repeat
+    assert probes.greedy_cer(alphabet, ["aa"], [lp], {blank: -0.5}) == 50.0  # "a": one deleted
+    assert probes.greedy_cer(alphabet, ["aa"], [lp], {blank: +0.5}) == 0.0
+
+
+def test_every_batch_norm_of_the_network_is_found():
+    from ds2_tf.config import preset
+    from ds2_tf.model.deepspeech2 import build_model
+    from ds2_tf.model.masked import MaskedBatchNorm
+    from tfrecords_tools.alphabet import Alphabet
+
+    config = preset("tiny")
+    model = build_model(config, Alphabet.english().num_classes)
+    found = load_probes().batch_norms(model)
+    assert all(isinstance(bn, MaskedBatchNorm) for bn in found)
+    assert len(found) == len(config.model.conv) + config.model.rnn_layers
