@@ -11,12 +11,13 @@ same of the input):
   speech only, or a dev split's own audio (no transcripts used; a diagnostic upper bound, never
   a result to report, since it has seen the audio it is scored on).
 
-    python bench/model_side_probes.py --run ds2_small_en --split dev=DATA:dev \
+    STATE=... python bench/model_side_probes.py --run ds2_small_en --split dev=DATA:dev \
         --split asterisk_dev=REAL:asterisk_dev --ensemble STAGE_A STAGE_B \
         --bn-from own=REAL:asterisk_dev --bn-from real_train=ITFR:train,GAME:train:500 \
         --label model_side_probes_v18
 
-Choose on dev splits only. → bench/results/LABEL.{json,md}
+Choose on dev splits only. Paths under $STATE are written STATE/…
+→ bench/results/LABEL.{json,md}
 """
 from __future__ import annotations
 
