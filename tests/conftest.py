@@ -49,6 +49,28 @@ def ds2(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess
                           text=True, env=full_env, timeout=timeout, cwd=REPO)
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """``build(folder)`` once per test run, not once per pytest-xdist worker: the first worker
+    to need it builds it in the run's shared temp folder while the others wait on a lock, then
+    all read it (`make test` runs a worker per core; a second build of the tiny corpus and run
+    only took CPU time from the other worker's tests)."""
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # pytest-N/, shared by this run's popen-gwK/ folders
+    out, flag = root / name, name.replace("/", "_")
+    done = root / f"{flag}.done"
+    with open(root / f"{flag}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(out, ignore_errors=True)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            build(out)
+            done.touch()
+    return out
+
+
 @pytest.fixture(scope="session")
 def synth_corpus(tmp_path_factory) -> Path:
     """About 70 s of espeak-ng speech split train/dev/test (≈ 9/7/9 utterances)."""
@@ -56,9 +78,8 @@ def synth_corpus(tmp_path_factory) -> Path:
         pytest.skip("espeak-ng is not installed")
     from tfrecords_tools.synth import synth_corpus as make
 
-    out = tmp_path_factory.mktemp("synth") / "data"
-    make(out, hours=0.02, seed=1, workers=2, engines=("espeak",))
-    return out
+    return built_once(tmp_path_factory, "synth/data",
+                      lambda out: make(out, hours=0.02, seed=1, workers=2, engines=("espeak",)))
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +87,6 @@ def trained_run(synth_corpus, tmp_path_factory) -> Path:
     """`tiny` over-fitted to the synthetic train split (the learning test checks its CER)."""
     from ds2_tf.training.train import train
 
-    out = tmp_path_factory.mktemp("run") / "tiny"
-    train(str(synth_corpus), str(out), preset_name="tiny", train_overrides={"epochs": 60},
-          max_dev_utterances=0, verbose=0)
-    return out
+    return built_once(tmp_path_factory, "run/tiny", lambda out: train(
+        str(synth_corpus), str(out), preset_name="tiny", train_overrides={"epochs": 60},
+        max_dev_utterances=0, verbose=0))
