@@ -49,6 +49,22 @@ def ds2(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess
                           text=True, env=full_env, timeout=timeout, cwd=REPO)
 
 
+def bench_module(name: str):
+    """bench/NAME.py imported as a module (bench/ is scripts, not a package; its siblings, such
+    as report.py, are importable while it loads)."""
+    import importlib.util
+
+    bench = REPO / "bench"
+    sys.path.insert(0, str(bench))
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", bench / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(bench))
+
+
 def built_once(tmp_path_factory, name: str, build) -> Path:
     """``build(folder)`` once per test run, not once per pytest-xdist worker: the first worker
     to need it builds it in the run's shared temp folder while the others wait on a lock, then

@@ -1,20 +1,9 @@
 """bench/accuracy.py passes flag strings through to `ds2 synth` / `ds2 train`."""
-import importlib.util
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from conftest import bench_module
 
 
 def load_accuracy():
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_accuracy", BENCH / "accuracy.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCH))
+    return bench_module("accuracy")
 
 
 def test_a_lone_flag_is_taken_as_the_value_of_train_args():
@@ -41,14 +30,7 @@ def test_rates_by_engine_groups_an_evaluate_report_by_the_test_voices_engine(tmp
 
 
 def test_stop_voicing_counts_voiceless_stops_written_voiced_and_the_reverse(tmp_path):
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_stop_voicing",
-                                                      BENCH / "stop_voicing.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCH))
+    module = bench_module("stop_voicing")
     report = tmp_path / "eval-asterisk-greedy.tsv"
     report.write_text("utt_id\twer\tcer\treference\thypothesis\n"
                       "a\t1\t0.2\tplease tap\tbleas dap\n"  # p→b, t→d; p kept; e deleted

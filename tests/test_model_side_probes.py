@@ -1,23 +1,10 @@
 """bench/model_side_probes.py: the greedy reading with a bias, and which layers it re-estimates."""
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
-
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from conftest import bench_module
 
 
 def load_probes():
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_model_side_probes",
-                                                      BENCH / "model_side_probes.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCH))
+    return bench_module("model_side_probes")
 
 
 def test_a_blank_bias_changes_what_the_best_path_reads():
