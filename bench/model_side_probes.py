@@ -122,8 +122,23 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     splits = {name: tuple(spec.rsplit(":", 1)) for name, spec in
               named(args.split, "--split").items()}
+    for name, spec in splits.items():
+        info = Path(spec[0], "dataset.json")
+        if len(spec) != 2 or not info.exists():
+            raise SystemExit(f"--split {name}={':'.join(spec)}: expected NAME=DATA:SPLIT with "
+                             "DATA a prepared corpus")
+        known = json.loads(info.read_text(encoding="utf-8"))["splits"]
+        if spec[1] not in known:
+            raise SystemExit(f"--split {name}: {spec[0]} has no split {spec[1]!r} "
+                             f"(it has {', '.join(known)})")
     bn_sources = {name: spec.split(",") for name, spec in named(args.bn_from, "--bn-from").items()}
+    try:
+        return probe(args, splits, bn_sources)
+    except (FileNotFoundError, ValueError, KeyError) as error:  # a missing run, split or file
+        raise SystemExit(f"model_side_probes: {error}") from None
 
+
+def probe(args, splits: dict, bn_sources: dict) -> int:
     model, config, alphabet = load_run(args.run)
     base = log_probs(model, config, alphabet, splits)
     rows = [("as trained", {n: greedy_cer(alphabet, *base[n]) for n in splits})]
@@ -135,7 +150,12 @@ def main(argv=None) -> int:
         rows.append((f"space log-probability {value:+.1f}",
                      {n: greedy_cer(alphabet, *base[n], {space: value}) for n in splits}))
     if args.ensemble:
-        others = [log_probs(*load_run(run), splits) for run in args.ensemble]
+        others = []
+        for run in args.ensemble:
+            other, other_config, other_alphabet = load_run(run)
+            if other_alphabet.characters != alphabet.characters:
+                raise ValueError(f"--ensemble {run}: another alphabet than {args.run}")
+            others.append(log_probs(other, other_config, other_alphabet, splits))
         count = len(others) + 1
         for own_share in (1 / count, 0.6):
             rest = (1 - own_share) / len(others)

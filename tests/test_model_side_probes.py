@@ -1,5 +1,6 @@
 """bench/model_side_probes.py: the greedy reading with a bias, and which layers it re-estimates."""
 import numpy as np
+import pytest
 from conftest import bench_module
 
 
@@ -30,3 +31,15 @@ def test_every_batch_norm_of_the_network_is_found():
     found = load_probes().batch_norms(model)
     assert all(isinstance(bn, MaskedBatchNorm) for bn in found)
     assert len(found) == len(config.model.conv) + config.model.rnn_layers
+
+
+def test_a_bad_split_or_run_is_one_line(tmp_path):
+    probes = load_probes()
+    with pytest.raises(SystemExit, match="expected NAME=DATA:SPLIT with DATA a prepared corpus"):
+        probes.main(["--split", f"dev={tmp_path}:dev", "--label", "x", "--out", str(tmp_path)])
+    (tmp_path / "dataset.json").write_text('{"splits": {"train": {}}}')
+    with pytest.raises(SystemExit, match=r"has no split 'dev' \(it has train\)"):
+        probes.main(["--split", f"dev={tmp_path}:dev", "--label", "x", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="model_side_probes: .*nowhere"):
+        probes.main(["--split", f"t={tmp_path}:train", "--run", str(tmp_path / "nowhere"),
+                     "--label", "x", "--out", str(tmp_path)])
