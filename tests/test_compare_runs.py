@@ -1,11 +1,11 @@
 """bench/compare_runs.py: per-split CER of several runs' reports and a paired bootstrap against a
 control, with missing reports left out in one line."""
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import compare_runs  # noqa: E402
+from conftest import bench_module
+
+compare_runs = bench_module("compare_runs")
 
 REFS = [f"the quick brown fox number {i} jumps" for i in range(60)]
 

@@ -1,15 +1,14 @@
 """bench/real_speech.py: the real-speech evaluation sets keep only prompts whose reading is certain,
 decode the Asterisk G.722 prompts to 16 kHz audio, and skip a missing source in one line."""
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
+from conftest import bench_module
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import real_speech  # noqa: E402
+real_speech = bench_module("real_speech")
 
 
 def test_transcripts_keep_only_unambiguous_prompts():
