@@ -39,6 +39,7 @@ from ds2_tf.decoding.ctc import greedy_ids, log_softmax  # noqa: E402
 from ds2_tf.evaluation.evaluate import split_outputs  # noqa: E402
 from ds2_tf.evaluation.metrics import error_rates  # noqa: E402
 from ds2_tf.model.run_dir import load_run  # noqa: E402
+from tfrecords_tools.writer import read_dataset_json  # noqa: E402
 
 BLANK_BIASES = (-1.0, -0.5, 0.5, 1.0)
 SPACE_BIASES = (-0.5, 0.5, 1.0)
@@ -123,11 +124,13 @@ def main(argv=None) -> int:
     splits = {name: tuple(spec.rsplit(":", 1)) for name, spec in
               named(args.split, "--split").items()}
     for name, spec in splits.items():
-        info = Path(spec[0], "dataset.json")
-        if len(spec) != 2 or not info.exists():
+        try:
+            if len(spec) != 2:
+                raise ValueError("no ':SPLIT'")
+            known = read_dataset_json(spec[0])["splits"]
+        except (FileNotFoundError, ValueError) as error:
             raise SystemExit(f"--split {name}={':'.join(spec)}: expected NAME=DATA:SPLIT with "
-                             "DATA a prepared corpus")
-        known = json.loads(info.read_text(encoding="utf-8"))["splits"]
+                             f"DATA a prepared corpus ({error})") from None
         if spec[1] not in known:
             raise SystemExit(f"--split {name}: {spec[0]} has no split {spec[1]!r} "
                              f"(it has {', '.join(known)})")

@@ -37,6 +37,9 @@ def test_a_bad_split_or_run_is_one_line(tmp_path):
     probes = load_probes()
     with pytest.raises(SystemExit, match="expected NAME=DATA:SPLIT with DATA a prepared corpus"):
         probes.main(["--split", f"dev={tmp_path}:dev", "--label", "x", "--out", str(tmp_path)])
+    (tmp_path / "dataset.json").write_text("{")
+    with pytest.raises(SystemExit, match="dataset.json: not valid JSON"):
+        probes.main(["--split", f"dev={tmp_path}:dev", "--label", "x", "--out", str(tmp_path)])
     (tmp_path / "dataset.json").write_text('{"splits": {"train": {}}}')
     with pytest.raises(SystemExit, match=r"has no split 'dev' \(it has train\)"):
         probes.main(["--split", f"dev={tmp_path}:dev", "--label", "x", "--out", str(tmp_path)])
